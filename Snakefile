@@ -1,0 +1,25 @@
+# Real-Fake (ICLR 2024) as a file-targeted build graph:
+# manifest -> captions -> guidance -> LoRA -> synthetic shards -> classifiers -> metrics -> tables.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/models.smk"
+include: "rules/data.smk"
+include: "rules/captions.smk"
+include: "rules/guidance.smk"
+include: "rules/lora.smk"
+include: "rules/synthesis.smk"
+include: "rules/classifier.smk"
+include: "rules/tables.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/table1.csv",

@@ -1,0 +1,67 @@
+"""Atomic output writing: write to a temporary sibling, then rename over the target.
+
+A job killed mid-write leaves at most a ``.tmp-*`` file, never a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
+
+    ``suffix`` keeps the extension for writers that infer the format from it.
+    Works for files and for directories (``save_pretrained`` folders).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".tmp-{target.name}-", suffix=suffix, dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # the writer creates it (file or directory)
+    try:
+        yield tmp
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(target: str | os.PathLike, text: str) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(target: str | os.PathLike, obj) -> None:
+    import json
+
+    write_text(target, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def write_parquet(target: str | os.PathLike, frame) -> None:
+    with atomic_path(target, suffix=".parquet") as tmp:
+        frame.to_parquet(tmp, index=False)
+
+
+def write_csv(target: str | os.PathLike, frame) -> None:
+    with atomic_path(target, suffix=".csv") as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def torch_save(target: str | os.PathLike, obj) -> None:
+    import torch
+
+    with atomic_path(target, suffix=".pt") as tmp:
+        torch.save(obj, tmp)

@@ -1,0 +1,251 @@
+"""Classifiers on real and/or synthetic images, built from timm's own factories (App. F).
+
+The recipe (Table 8) names a timm model, optimizer, scheduler, augmentation and loss; timm
+builds each. Training checkpoints every epoch and resumes from the last one when re-run.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import tarfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from realfake.atomic import torch_save
+from realfake.data import load_rgb
+from realfake.devices import pick_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Every setting a classifier's weights depend on (IN-10/100 defaults of Table 8)."""
+
+    arch: str = "resnet50"
+    pretrained: bool | str = False
+    epochs: int = 200
+    batch_size: int = 1024
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    scheduler: str = "multistep"
+    decay_milestones: tuple = (50, 100, 150)
+    decay_rate: float = 0.2
+    warmup_epochs: int = 0
+    min_lr: float = 0.0
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    bce_loss: bool = False
+    drop_path: float = 0.0
+    auto_augment: str | None = None
+    hflip: float = 0.5
+    crop_scale: tuple = (0.08, 1.0)
+    train_resolution: int = 224
+    test_resolution: int = 224
+    crop_pct: float = 0.875
+    amp: bool = True
+    seed: int = 0
+
+
+class ImageList(torch.utils.data.Dataset):
+    """Images from files (real data) with their labels."""
+
+    def __init__(self, paths, labels, transform=None):
+        self.paths, self.labels, self.transform = list(paths), np.asarray(labels), transform
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return self.transform(load_rgb(self.paths[i])), int(self.labels[i])
+
+
+class ShardImages(torch.utils.data.Dataset):
+    """Random access to the first ``limit`` samples of WebDataset shards, by byte offsets."""
+
+    def __init__(self, shard_paths, limit: int | None = None, transform=None):
+        self.transform, self.items, self.labels = transform, [], []
+        for path in shard_paths:
+            with tarfile.open(path) as tar:
+                members = {m.name: m for m in tar.getmembers()}
+                for name, m in members.items():
+                    if name.endswith(".png"):
+                        key = name[: -len(".png")]
+                        self.labels.append(int(tar.extractfile(members[key + ".cls"]).read()))
+                        self.items.append((str(path), m.offset_data, m.size))
+        if limit is not None:
+            if len(self.items) < limit:
+                raise ValueError(f"shards {list(shard_paths)[:3]}... hold {len(self.items)} images, "
+                                 f"fewer than the {limit} requested")
+            self.items, self.labels = self.items[:limit], self.labels[:limit]
+        self.labels = np.asarray(self.labels)
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        path, offset, size = self.items[i]
+        with open(path, "rb") as f:
+            f.seek(offset)
+            image = Image.open(io.BytesIO(f.read(size))).convert("RGB")
+        return self.transform(image), int(self.labels[i])
+
+
+def train_transform(recipe: Recipe):
+    from timm.data import create_transform
+
+    return create_transform(recipe.train_resolution, is_training=True, hflip=recipe.hflip,
+                            auto_augment=recipe.auto_augment, scale=tuple(recipe.crop_scale))
+
+
+def eval_transform(recipe: Recipe):
+    from timm.data import create_transform
+
+    return create_transform(recipe.test_resolution, is_training=False, crop_pct=recipe.crop_pct)
+
+
+def create_model(recipe: Recipe, num_classes: int):
+    import timm
+
+    kwargs = dict(num_classes=num_classes, drop_path_rate=recipe.drop_path)
+    if isinstance(recipe.pretrained, str):  # a local weights file (no hub on compute nodes)
+        kwargs.update(pretrained=True, pretrained_cfg_overlay={"file": recipe.pretrained})
+    else:
+        kwargs["pretrained"] = recipe.pretrained
+    return timm.create_model(recipe.arch, **kwargs)
+
+
+def _loss_and_mixup(recipe: Recipe, num_classes: int):
+    from timm.data import Mixup
+    from timm.loss import BinaryCrossEntropy, LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+
+    mixup = None
+    if recipe.mixup > 0 or recipe.cutmix > 0:
+        mixup = Mixup(mixup_alpha=recipe.mixup, cutmix_alpha=recipe.cutmix,
+                      label_smoothing=recipe.label_smoothing, num_classes=num_classes)
+    if recipe.bce_loss:
+        loss = BinaryCrossEntropy(smoothing=0.0 if mixup else recipe.label_smoothing)
+    elif mixup is not None:
+        loss = SoftTargetCrossEntropy()
+    elif recipe.label_smoothing > 0:
+        loss = LabelSmoothingCrossEntropy(smoothing=recipe.label_smoothing)
+    else:
+        loss = torch.nn.CrossEntropyLoss()
+    return loss, mixup
+
+
+def _optimizer_and_scheduler(recipe: Recipe, model):
+    from timm.optim import create_optimizer_v2
+    from timm.scheduler import create_scheduler_v2
+
+    optimizer = create_optimizer_v2(model, opt=recipe.optimizer, lr=recipe.lr,
+                                    weight_decay=recipe.weight_decay, momentum=recipe.momentum)
+    scheduler, _ = create_scheduler_v2(optimizer, sched=recipe.scheduler, num_epochs=recipe.epochs,
+                                       decay_milestones=list(recipe.decay_milestones),
+                                       decay_rate=recipe.decay_rate, warmup_epochs=recipe.warmup_epochs,
+                                       min_lr=recipe.min_lr, warmup_lr=recipe.lr * 1e-3)
+    return optimizer, scheduler
+
+
+def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: Recipe,
+                     out_path: str | os.PathLike, checkpoint_path: str | os.PathLike | None = None,
+                     device: str = "auto", num_workers: int = 0) -> dict:
+    """Train on ``dataset`` (its transform set by the caller from ``train_transform``)."""
+    dev = pick_device(device)
+    torch.manual_seed(recipe.seed)
+    model = create_model(recipe, num_classes).to(dev)
+    optimizer, scheduler = _optimizer_and_scheduler(recipe, model)
+    loss_fn, mixup = _loss_and_mixup(recipe, num_classes)
+    amp = recipe.amp and dev.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    fingerprint = json.dumps([asdict(recipe), len(dataset), num_classes], sort_keys=True, default=str)
+    start = _resume(checkpoint_path, fingerprint, model, optimizer, scaler)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=recipe.batch_size, shuffle=True,
+                                         drop_last=len(dataset) > recipe.batch_size,
+                                         num_workers=num_workers, pin_memory=dev.type == "cuda")
+    stats = {}
+    for epoch in range(start, recipe.epochs):
+        torch.manual_seed(recipe.seed * 10_007 + epoch)  # a resumed epoch sees the same shuffle
+        scheduler.step(epoch)
+        model.train()
+        total, count = 0.0, 0
+        for images, labels in tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.epochs}", leave=False):
+            images, labels = images.to(dev, non_blocking=True), labels.to(dev, non_blocking=True)
+            if mixup is not None and len(images) % 2 == 0:
+                images, targets = mixup(images, labels)
+            elif mixup is not None or recipe.bce_loss:
+                targets = torch.nn.functional.one_hot(labels, num_classes).float()
+            else:
+                targets = labels
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
+                loss = loss_fn(model(images), targets)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            total, count = total + float(loss) * len(images), count + len(images)
+        stats = {"epoch": epoch + 1, "train_loss": total / max(count, 1)}
+        log.info("epoch %d: train loss %.4f", epoch + 1, stats["train_loss"])
+        if checkpoint_path and epoch + 1 < recipe.epochs:
+            torch_save(checkpoint_path, {"fingerprint": fingerprint, "epoch": epoch + 1,
+                                         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                         "scaler": scaler.state_dict()})
+    torch_save(out_path, {"arch": recipe.arch, "num_classes": num_classes, "class_names": class_names,
+                          "recipe": json.loads(json.dumps(asdict(recipe), default=list)),
+                          "state_dict": model.state_dict()})
+    if checkpoint_path:
+        Path(checkpoint_path).unlink(missing_ok=True)
+    return stats
+
+
+def _resume(path, fingerprint, model, optimizer, scaler) -> int:
+    if not path or not Path(path).exists():
+        return 0
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("fingerprint") != fingerprint:
+        log.warning("ignoring checkpoint %s: it was written with other settings", path)
+        return 0
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    log.info("resumed from %s after epoch %d", path, state["epoch"])
+    return int(state["epoch"])
+
+
+def load_classifier(path, device: str = "auto"):
+    """(model in eval mode, its recipe) from a classifier.pt."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    recipe = Recipe(**{**state["recipe"], "pretrained": False})
+    model = create_model(recipe, state["num_classes"])
+    model.load_state_dict(state["state_dict"])
+    return model.to(pick_device(device)).eval(), recipe
+
+
+@torch.no_grad()
+def evaluate(model, dataset, batch_size: int = 256, num_workers: int = 0,
+             keep_classes: list[int] | None = None) -> dict:
+    """Top-1 / top-5 accuracy (percent). ``keep_classes`` restricts the logits (IN-R / IN-A)."""
+    dev = next(model.parameters()).device
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+    correct1 = correct5 = n = 0
+    for images, labels in tqdm(loader, desc="evaluate", leave=False):
+        logits = model(images.to(dev)).float().cpu()
+        if keep_classes is not None:
+            logits = logits[:, keep_classes]
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        correct1 += int((top[:, 0] == labels).sum())
+        correct5 += int((top == labels[:, None]).any(dim=1).sum())
+        n += len(labels)
+    return {"top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n, "images": n}

@@ -1,0 +1,165 @@
+"""Real data sets as manifests: one parquet row per image (path, label, class name, split).
+
+Two sources: scikit-learn's digits (ships inside the package: the embedded demo) and any
+image folder laid out as ``<root>/<split>/<class>/<image>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from realfake.atomic import atomic_path, write_parquet
+
+MANIFEST_COLUMNS = ["split", "index", "path", "label", "class_name"]
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+class DataError(ValueError):
+    """Bad input data: the message names the file or folder and what was expected."""
+
+
+def digits_manifest(image_dir: str | os.PathLike, test_fraction: float = 0.2,
+                    train_per_class: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """Write scikit-learn's 8x8 digits as PNG files and return their manifest.
+
+    The split is stratified and seeded; ``train_per_class`` trims the train split (tests).
+    """
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    pixels = (digits.images * (255.0 / 16.0)).round().astype(np.uint8)
+    train, test = digits_split(test_fraction, train_per_class, seed)
+    rows = []
+    image_dir = Path(image_dir)
+    for split, ids in (("train", train), ("test", test)):
+        for i in ids:
+            label = int(digits.target[i])
+            path = image_dir / split / DIGIT_NAMES[label] / f"{i:04d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path, suffix=".png") as tmp:
+                Image.fromarray(pixels[i], mode="L").save(tmp)
+            rows.append((split, str(path), label, DIGIT_NAMES[label]))
+    return _finish(rows)
+
+
+def digits_split(test_fraction: float = 0.2, train_per_class: int | None = None, seed: int = 0):
+    """(train ids, test ids) of the stratified, seeded digits split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    target = load_digits().target
+    train, test = train_test_split(np.arange(len(target)), test_size=test_fraction, stratify=target,
+                                   random_state=seed)
+    if train_per_class is not None:
+        train = np.concatenate([train[target[train] == c][:train_per_class] for c in range(10)])
+    return np.sort(train), np.sort(test)
+
+
+def image_folder_manifest(root: str | os.PathLike, splits: dict[str, str],
+                          class_names: str | os.PathLike | None = None,
+                          verify_images: bool = True) -> pd.DataFrame:
+    """Manifest of ``<root>/<folder>/<class>/<image>`` for each ``{split: folder}``.
+
+    Labels follow the sorted class folders of the train split. ``class_names`` is an optional
+    JSON file mapping folder name to human class name (e.g. WordNet id to "tench").
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"dataset root {root} does not exist or is not a folder")
+    train_dir = root / splits["train"]
+    classes = sorted(p.name for p in _subfolders(train_dir))
+    names = _class_name_map(class_names, classes)
+    rows = []
+    for split, folder in splits.items():
+        split_dir = root / folder
+        for label, cls in enumerate(classes):
+            class_dir = split_dir / cls
+            images = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) \
+                if class_dir.is_dir() else []
+            if not images:
+                raise DataError(f"class folder {class_dir} holds no images "
+                                f"(expected files ending in {sorted(IMAGE_SUFFIXES)})")
+            for path in images:
+                if verify_images:
+                    verify_image(path)
+                rows.append((split, str(path), label, names[cls]))
+    return _finish(rows)
+
+
+def verify_image(path: str | os.PathLike) -> None:
+    """Raise DataError unless ``path`` is an image PIL can read (header and data)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+    except Exception as err:  # PIL raises many types for bad files
+        raise DataError(f"unreadable image {path}: {err}") from err
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise DataError(f"split folder {folder} does not exist (expected <root>/<split>/<class>/)")
+    found = [p for p in folder.iterdir() if p.is_dir()]
+    if not found:
+        raise DataError(f"split folder {folder} holds no class folders")
+    return found
+
+
+def _class_name_map(path, classes: list[str]) -> dict[str, str]:
+    if path is None:
+        return {c: c.replace("_", " ") for c in classes}
+    try:
+        mapping = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise DataError(f"class-name map {path} is not a readable JSON object: {err}") from err
+    missing = [c for c in classes if c not in mapping]
+    if missing:
+        raise DataError(f"class-name map {path} lacks class folders {missing[:5]}")
+    return {c: mapping[c] for c in classes}
+
+
+def _finish(rows) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["split", "path", "label", "class_name"])
+    frame["index"] = frame.groupby("split").cumcount()
+    return frame[MANIFEST_COLUMNS]
+
+
+def read_manifest(path: str | os.PathLike, split: str | None = None) -> pd.DataFrame:
+    frame = pd.read_parquet(path)
+    missing = set(MANIFEST_COLUMNS) - set(frame.columns)
+    if missing:
+        raise DataError(f"manifest {path} lacks columns {sorted(missing)}")
+    if split is not None:
+        frame = frame[frame["split"] == split].reset_index(drop=True)
+        if frame.empty:
+            raise DataError(f"manifest {path} has no rows of split {split!r}")
+    return frame
+
+
+def class_names(manifest: pd.DataFrame) -> list[str]:
+    """Class names ordered by label."""
+    pairs = manifest[["label", "class_name"]].drop_duplicates().sort_values("label")
+    return pairs["class_name"].tolist()
+
+
+def load_rgb(path: str | os.PathLike, size: int | None = None):
+    """Open an image as RGB, optionally resized (bicubic) to ``size`` x ``size``."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+    if size is not None and image.size != (size, size):
+        image = image.resize((size, size), Image.BICUBIC)
+    return image
+
+
+def write_manifest(path: str | os.PathLike, frame: pd.DataFrame) -> None:
+    write_parquet(path, frame)

@@ -1,0 +1,208 @@
+"""LoRA fine-tuning of Stable Diffusion with the MMD-augmented loss (Sec. 3.1, Eq. 21).
+
+One readable training step, as in diffusers' ``train_text_to_image_lora.py``: encode images
+to latents, add noise, predict it under text + visual-guidance conditioning, and minimise
+L_simple + gamma * L_MMD. Batches, augmentation and noise are seeded by step, so a run
+resumed from a checkpoint continues exactly where the interrupted one stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from realfake.atomic import atomic_path, torch_save
+from realfake.conditioning import build_prompt, encode_text, inject_guidance
+from realfake.data import load_rgb
+from realfake.devices import pick_device
+from realfake.diffusion import diffusion_losses, encode_latents, load_sd_components, min_snr_weights, \
+    noise_residual, to_diffusion_pixels
+
+log = logging.getLogger(__name__)
+LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+LORA_WEIGHT_NAME = "lora.safetensors"
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """Every setting a LoRA's weights depend on (paper defaults; see hyperparameters.md)."""
+
+    visual_guidance: bool = True
+    distribution_matching: bool = True
+    mmd_weight: float = 0.05
+    snr_gamma: float | None = None
+    guidance_mode: str = "class_mean"
+    injection: str = "replace_last"
+    prompt_template: str = "photo of {classname}"
+    prompt_suffix: str = ""
+    use_captions: bool = True
+    rank: int = 4
+    learning_rate: float = 1e-4
+    adam_weight_decay: float = 1e-2
+    max_grad_norm: float = 1.0
+    batch_size: int = 8
+    epochs: int = 300
+    max_steps: int | None = None
+    resolution: int = 512
+    random_flip: bool = True
+    center_crop: bool = False
+    mixed_precision: str = "fp16"
+    seed: int = 42
+
+
+class AugmentedImages(torch.utils.data.Dataset):
+    """Training images resized to ``resolution``, cropped and flipped by a per-(epoch, image) seed."""
+
+    def __init__(self, paths, resolution, random_flip, center_crop, seed):
+        self.paths, self.resolution = list(paths), resolution
+        self.random_flip, self.center_crop, self.seed = random_flip, center_crop, seed
+        self.epoch = 0
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        import torchvision.transforms.functional as TF
+
+        g = torch.Generator().manual_seed(hash((self.seed, self.epoch, i)) & 0x7FFFFFFF)
+        image = TF.resize(load_rgb(self.paths[i]), self.resolution)
+        w, h = image.size
+        if self.center_crop:
+            top, left = (h - self.resolution) // 2, (w - self.resolution) // 2
+        else:
+            top = int(torch.randint(0, h - self.resolution + 1, (1,), generator=g))
+            left = int(torch.randint(0, w - self.resolution + 1, (1,), generator=g))
+        image = TF.crop(image, top, left, self.resolution, self.resolution)
+        if self.random_flip and torch.rand(1, generator=g) < 0.5:
+            image = TF.hflip(image)
+        return to_diffusion_pixels([image])[0], i
+
+
+def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSettings,
+               captions: list[str] | None = None, guidance: torch.Tensor | None = None,
+               checkpoint_path: str | os.PathLike | None = None, checkpoint_every: int = 0,
+               device: str = "auto", num_workers: int = 0) -> dict:
+    """Fine-tune a LoRA on ``train`` (manifest rows) and save it with ``save_lora_weights``.
+
+    ``guidance`` holds one visual-guidance vector per training image (None: no guidance).
+    """
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
+
+    dev = pick_device(device)
+    parts = load_sd_components(model)
+    for module in (parts.vae, parts.text_encoder, parts.unet):
+        module.requires_grad_(False)
+    half = dev.type == "cuda" and settings.mixed_precision == "fp16"
+    weight_dtype = torch.float16 if half else torch.float32
+    parts.vae.to(dev, weight_dtype)
+    parts.text_encoder.to(dev, weight_dtype)
+    parts.unet.to(dev, weight_dtype)
+    parts.unet.add_adapter(LoraConfig(r=settings.rank, lora_alpha=settings.rank,
+                                      init_lora_weights="gaussian", target_modules=LORA_TARGETS))
+    lora_params = [p for p in parts.unet.parameters() if p.requires_grad]
+    for p in lora_params:  # trainable weights stay float32 under fp16 autocast
+        p.data = p.data.float()
+    optimizer = torch.optim.AdamW(lora_params, lr=settings.learning_rate, betas=(0.9, 0.999),
+                                  weight_decay=settings.adam_weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=half)
+
+    prompts = [build_prompt(settings.prompt_template, name, cap if settings.use_captions else None,
+                            settings.prompt_suffix)
+               for name, cap in zip(train["class_name"], captions or [None] * len(train))]
+    images = AugmentedImages(train["path"], settings.resolution, settings.random_flip,
+                             settings.center_crop, settings.seed)
+    steps_per_epoch = max(1, len(images) // settings.batch_size)
+    total_steps = settings.max_steps or settings.epochs * steps_per_epoch
+    fingerprint = json.dumps([asdict(settings), len(images)], sort_keys=True)
+
+    step = _resume(checkpoint_path, fingerprint, parts.unet, optimizer, scaler, set_peft_model_state_dict)
+    mmd_weight = settings.mmd_weight if settings.distribution_matching else 0.0
+    progress = tqdm(total=total_steps, initial=step, desc="LoRA")
+    running = {}
+    while step < total_steps:
+        epoch, position = divmod(step, steps_per_epoch)
+        images.epoch = epoch
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(settings.seed + epoch))
+        batches = order[: steps_per_epoch * settings.batch_size].view(steps_per_epoch, -1)[position:]
+        loader = torch.utils.data.DataLoader(images, batch_sampler=batches.tolist(), num_workers=num_workers)
+        for pixels, idx in loader:
+            g = torch.Generator(dev).manual_seed(settings.seed * 1_000_003 + step)
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=half):
+                with torch.no_grad():
+                    latents = encode_latents(parts.vae, pixels.to(dev), g)
+                    states = encode_text(parts.tokenizer, parts.text_encoder, [prompts[i] for i in idx])
+                    states = inject_guidance(states, None if guidance is None else guidance[idx],
+                                             settings.injection)
+                residual, timesteps = noise_residual(parts.unet, parts.noise_scheduler, latents, states, g)
+            weights = (min_snr_weights(parts.noise_scheduler, timesteps, settings.snr_gamma)
+                       if settings.snr_gamma else None)
+            l_simple, l_mmd = diffusion_losses(residual, weights)
+            loss = l_simple + mmd_weight * l_mmd
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(lora_params, settings.max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            step += 1
+            running = {"loss": float(loss), "l_simple": float(l_simple), "l_mmd": float(l_mmd)}
+            progress.update(1)
+            progress.set_postfix(running)
+            if checkpoint_path and checkpoint_every and step % checkpoint_every == 0 and step < total_steps:
+                _save_checkpoint(checkpoint_path, fingerprint, step, parts.unet, optimizer, scaler,
+                                 get_peft_model_state_dict)
+    progress.close()
+    save_lora(parts.unet, out_path)
+    if checkpoint_path:
+        Path(checkpoint_path).unlink(missing_ok=True)
+    return {"steps": step, **running}
+
+
+def save_lora(unet, out_path: str | os.PathLike) -> None:
+    """Write the UNet's LoRA in diffusers' format, readable by any pipeline's load_lora_weights."""
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft.utils import get_peft_model_state_dict
+
+    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    layers = {k: v.float().cpu() for k, v in layers.items()}
+    with tempfile.TemporaryDirectory(dir=Path(out_path).parent) as folder:
+        StableDiffusionPipeline.save_lora_weights(folder, unet_lora_layers=layers,
+                                                  weight_name=LORA_WEIGHT_NAME, safe_serialization=True)
+        with atomic_path(out_path, suffix=".safetensors") as tmp:
+            shutil.move(os.path.join(folder, LORA_WEIGHT_NAME), tmp)
+
+
+def load_lora(pipe, lora_path: str | os.PathLike) -> None:
+    """Load a LoRA file written by ``save_lora`` into a stock diffusers pipeline."""
+    lora_path = Path(lora_path)
+    pipe.load_lora_weights(str(lora_path.parent), weight_name=lora_path.name)
+
+
+def _save_checkpoint(path, fingerprint, step, unet, optimizer, scaler, get_state) -> None:
+    torch_save(path, {"fingerprint": fingerprint, "step": step, "lora": get_state(unet),
+                      "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict()})
+    log.info("checkpoint at step %d -> %s", step, path)
+
+
+def _resume(path, fingerprint, unet, optimizer, scaler, set_state) -> int:
+    if not path or not Path(path).exists():
+        return 0
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("fingerprint") != fingerprint:
+        log.warning("ignoring checkpoint %s: it was written with other settings", path)
+        return 0
+    set_state(unet, state["lora"])
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    log.info("resumed from %s at step %d", path, state["step"])
+    return int(state["step"])

@@ -1,0 +1,106 @@
+"""What each job needs, derived from the validated config: plain functions the rules call.
+
+Each ``*_params`` returns exactly the settings that job's output depends on, so Snakemake's
+params trigger reruns precisely its dependents after a config edit.
+"""
+
+from __future__ import annotations
+
+import re
+
+from realfake.synthesis import shards_for_scale
+
+TRAINSET = re.compile(r"^(?:real|(?P<variant>[A-Za-z0-9_-]+)/x(?P<scale>\d+)(?P<real>_real)?)$")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def check_config(config: dict) -> None:
+    """Cross-references the JSON schema cannot express, each error naming its key."""
+    for name, ds in config["datasets"].items():
+        if ds["recipe"] not in config["recipes"]:
+            raise ConfigError(f"datasets.{name}.recipe: {ds['recipe']!r} is not a key of recipes "
+                              f"({sorted(config['recipes'])})")
+        if ds["source"] == "image_folder" and ("image_folder" not in ds or "train_images" not in ds):
+            raise ConfigError(f"datasets.{name}: an image_folder source needs image_folder.root and "
+                              f"train_images (the train split size; the manifest is checked against it)")
+    for name, variant in config["variants"].items():
+        if variant["finetune"] is not None and variant["finetune"] not in config["finetunes"]:
+            raise ConfigError(f"variants.{name}.finetune: {variant['finetune']!r} is not a key of finetunes")
+    table1 = config["experiments"]["table1"]["variant"]
+    if table1 not in config["variants"]:
+        raise ConfigError(f"experiments.table1.variant: {table1!r} is not a key of variants")
+
+
+def train_size(config: dict, dataset: str) -> int:
+    """Number of real training images, known before the manifest exists (it sizes the shards)."""
+    ds = config["datasets"][dataset]
+    if ds["source"] == "image_folder":
+        return ds["train_images"]
+    from realfake.data import digits_split
+
+    d = ds.get("digits", {})
+    train, _ = digits_split(d.get("test_fraction", 0.2), d.get("train_per_class"), d.get("seed", 0))
+    return len(train)
+
+
+def manifest_params(config: dict, dataset: str) -> dict:
+    ds = config["datasets"][dataset]
+    params = {"source": ds["source"]}
+    params.update(ds.get(ds["source"], {}))
+    if ds["source"] == "image_folder":
+        params["train_images"] = ds["train_images"]
+    return params
+
+
+def lora_params(config: dict, dataset: str, finetune: str) -> dict:
+    return {**config["finetunes"][finetune], "prompt_template": config["prompt_template"],
+            "use_captions": config["datasets"][dataset]["captions"]}
+
+
+def finetune_of(config: dict, variant: str) -> dict | None:
+    name = config["variants"][variant]["finetune"]
+    return None if name is None else config["finetunes"][name]
+
+
+def synthesis_params(config: dict, dataset: str, variant: str) -> dict:
+    v = {k: val for k, val in config["variants"][variant].items() if k != "finetune"}
+    ft = finetune_of(config, variant)
+    guided = ft is not None and ft["visual_guidance"]
+    return {**v, "prompt_template": config["prompt_template"],
+            "use_captions": config["datasets"][dataset]["captions"],
+            "guidance_mode": ft["guidance_mode"] if guided else None,
+            "injection": ft["injection"] if guided else "replace_last",
+            "shard_size": config["synthesis"]["shard_size"]}
+
+
+def parse_trainset(trainset: str) -> dict:
+    """``real`` | ``{variant}/x{scale}`` | ``{variant}/x{scale}_real``."""
+    m = TRAINSET.match(trainset)
+    if not m:
+        raise ConfigError(f"training set {trainset!r} is not real, VARIANT/xSCALE or VARIANT/xSCALE_real")
+    if m["variant"] is None:
+        return {"variant": None, "scale": 0, "real": True}
+    return {"variant": m["variant"], "scale": int(m["scale"]), "real": bool(m["real"])}
+
+
+def trainset_shards(config: dict, dataset: str, trainset: str) -> list[int]:
+    spec = parse_trainset(trainset)
+    if spec["variant"] is None:
+        return []
+    return shards_for_scale(spec["scale"], train_size(config, dataset), config["synthesis"]["shard_size"])
+
+
+def classifier_params(config: dict, dataset: str, trainset: str, seed: int) -> dict:
+    spec = parse_trainset(trainset)
+    recipe = config["recipes"][config["datasets"][dataset]["recipe"]]
+    return {"recipe": {**recipe, "seed": int(seed)},
+            "synthetic_images": spec["scale"] * train_size(config, dataset), "real": spec["real"]}
+
+
+def table1_trainsets(config: dict) -> dict[str, str]:
+    t = config["experiments"]["table1"]
+    base = f"{t['variant']}/x{t['scale']}"
+    return {"synthetic_only": base, "real": "real", "real_plus_synthetic": f"{base}_real"}

@@ -1,0 +1,132 @@
+"""Synthetic shards (Sec. 3.3): img2img from the VAE latent of a real image, the latent prior.
+
+Synthetic image ``i`` is made from real training image ``i mod N`` (its class, caption,
+guidance and, with the latent prior, its latent) with a generator seeded by ``i``. Shard
+``s`` holds images ``[s*S, (s+1)*S)``, so any shard can be regenerated alone, identically,
+and scale k uses the shards holding the first k*N images: scales share shards.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+from tqdm.auto import tqdm
+
+from realfake.atomic import atomic_path
+from realfake.conditioning import build_prompt, encode_text, inject_guidance, match_negative
+from realfake.data import load_rgb
+from realfake.devices import inference_dtype, pick_device
+from realfake.models import resolve_model
+
+
+@dataclass(frozen=True)
+class SynthesisSettings:
+    """Every setting a shard's pixels depend on (Table 6 defaults)."""
+
+    latent_prior: bool = True
+    scheduler: str = "unipc"
+    num_inference_steps: int = 30
+    guidance_scale: float = 2.0
+    strength: float = 0.75
+    resolution: int = 512
+    lora_scale: float = 1.0
+    negative_prompt: str = "distorted, unrealistic, blurry, out of frame"
+    prompt_template: str = "photo of {classname}"
+    prompt_suffix: str = ""
+    use_captions: bool = True
+    injection: str = "replace_last"
+    seed: int = 0
+
+
+def shard_range(shard: int, shard_size: int) -> range:
+    return range(shard * shard_size, (shard + 1) * shard_size)
+
+
+def shards_for_scale(scale: int, num_real: int, shard_size: int) -> list[int]:
+    """Indices of the shards holding the first ``scale * num_real`` synthetic images."""
+    return list(range(math.ceil(scale * num_real / shard_size)))
+
+
+def image_seed(seed: int, index: int) -> int:
+    return (seed << 32) + index
+
+
+def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, device: str = "auto",
+                  dtype: str = "float16"):
+    """A stock diffusers pipeline (img2img with the latent prior, else text-to-image) + LoRA."""
+    from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, StableDiffusionImg2ImgPipeline,
+                           StableDiffusionPipeline, UniPCMultistepScheduler)
+
+    schedulers = {"unipc": UniPCMultistepScheduler, "ddim": DDIMScheduler,
+                  "dpm": DPMSolverMultistepScheduler}
+    dev = pick_device(device)
+    cls = StableDiffusionImg2ImgPipeline if settings.latent_prior else StableDiffusionPipeline
+    pipe = cls.from_pretrained(resolve_model(model, "Stable Diffusion"), safety_checker=None,
+                               requires_safety_checker=False, torch_dtype=inference_dtype(dev, dtype))
+    pipe.scheduler = schedulers[settings.scheduler].from_config(pipe.scheduler.config)
+    if lora_path is not None:
+        from realfake.lora import load_lora
+
+        load_lora(pipe, lora_path)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(dev)
+
+
+@torch.no_grad()
+def synthesize_shard(pipe, out_path: str | os.PathLike, shard: int, shard_size: int, train,
+                     settings: SynthesisSettings, captions: list[str] | None = None,
+                     guidance: torch.Tensor | None = None, batch_size: int = 24) -> int:
+    """Generate shard ``shard`` into a WebDataset tar (png, cls, json per sample)."""
+    import webdataset as wds
+
+    indices = list(shard_range(shard, shard_size))
+    n = len(train)
+    negative = encode_text(pipe.tokenizer, pipe.text_encoder, [settings.negative_prompt])
+    negative = match_negative(negative, settings.injection)
+    with atomic_path(out_path, suffix=".tar") as tmp, wds.TarWriter(str(tmp)) as sink:
+        for start in tqdm(range(0, len(indices), batch_size), desc=f"shard {shard}"):
+            batch = indices[start:start + batch_size]
+            sources = [i % n for i in batch]
+            rows = train.iloc[sources]
+            prompts = [build_prompt(settings.prompt_template, row.class_name,
+                                    captions[src] if captions and settings.use_captions else None,
+                                    settings.prompt_suffix) for src, row in zip(sources, rows.itertuples())]
+            images = _generate(pipe, settings, prompts, negative, rows,
+                               None if guidance is None else guidance[sources],
+                               [image_seed(settings.seed, i) for i in batch])
+            for i, src, row, prompt, image in zip(batch, sources, rows.itertuples(), prompts, images):
+                sink.write({"__key__": f"{i:09d}", "png": image, "cls": int(row.label),
+                            "json": {"index": i, "source_index": src, "source_path": row.path,
+                                     "class_name": row.class_name, "prompt": prompt,
+                                     "seed": image_seed(settings.seed, i)}})
+    return len(indices)
+
+
+def _generate(pipe, settings, prompts, negative, rows, guidance, seeds):
+    dev = pipe.device
+    states = inject_guidance(encode_text(pipe.tokenizer, pipe.text_encoder, prompts), guidance,
+                             settings.injection)
+    kwargs = dict(prompt_embeds=states.to(pipe.unet.dtype),
+                  negative_prompt_embeds=negative.expand(len(prompts), -1, -1).to(pipe.unet.dtype),
+                  num_inference_steps=settings.num_inference_steps, guidance_scale=settings.guidance_scale,
+                  generator=[torch.Generator(dev).manual_seed(s) for s in seeds])
+    if getattr(pipe, "get_list_adapters", None) and pipe.get_list_adapters():
+        kwargs["cross_attention_kwargs"] = {"scale": settings.lora_scale}
+    if settings.latent_prior:
+        kwargs.update(image=[load_rgb(p, settings.resolution) for p in rows["path"]],
+                      strength=settings.strength)
+    else:
+        kwargs.update(height=settings.resolution, width=settings.resolution)
+    return pipe(**kwargs).images
+
+
+def read_shard_meta(path) -> list[dict]:
+    """The JSON records of a shard, in order (for tests and the distribution-gap stage)."""
+    import tarfile
+
+    with tarfile.open(path) as tar:
+        return [json.load(tar.extractfile(m)) for m in tar.getmembers() if m.name.endswith(".json")]

@@ -1,0 +1,30 @@
+# Demo only: tiny stand-ins for SD1.5, CLIP and BLIP-2, saved in their standard layouts.
+if config["models"]["build_tiny"]:
+
+    rule build_tiny_models:
+        output:
+            sd=directory(config["models"]["stable_diffusion"] + "-random"),
+            clip=directory(config["models"]["clip"]),
+            blip2=directory(config["models"]["blip2"]),
+        params:
+            tiny={k: v for k, v in config["tiny_models"].items() if k != "pretrain"},
+        log:
+            "logs/models/build_tiny_models.log",
+        script:
+            "../scripts/build_tiny_models.py"
+
+    rule pretrain_tiny_sd:
+        input:
+            model=config["models"]["stable_diffusion"] + "-random",
+            manifest=lambda wc: f"data/{next(iter(config['datasets']))}/manifest.parquet",
+        output:
+            directory(config["models"]["stable_diffusion"]),
+        params:
+            pretrain=config["tiny_models"]["pretrain"],
+            resolution=config["tiny_models"]["resolution"],
+            seed=config["tiny_models"]["seed"],
+        log:
+            "logs/models/pretrain_tiny_sd.log",
+        threads: 2
+        script:
+            "../scripts/pretrain_tiny_sd.py"

@@ -1,0 +1,14 @@
+from realfake.atomic import write_json
+from realfake.classifier import ImageList, eval_transform, evaluate, load_classifier
+from realfake.data import read_manifest
+from realfake.jobs import start_job
+
+log = start_job(snakemake.log[0], snakemake.threads)
+runtime, wc = snakemake.config["runtime"], snakemake.wildcards
+model, recipe = load_classifier(snakemake.input.classifier, runtime["device"])
+test = read_manifest(snakemake.input.manifest, "test")
+metrics = evaluate(model, ImageList(test["path"], test["label"], eval_transform(recipe)),
+                   runtime["eval_batch_size"], runtime["num_workers"])
+metrics.update(dataset=wc.dataset, trainset=wc.trainset, seed=int(wc.seed))
+write_json(snakemake.output[0], metrics)
+log.info("metrics: %s", metrics)

@@ -1,0 +1,19 @@
+from realfake.captions import read_captions
+from realfake.data import read_manifest
+from realfake.guidance import guidance_rows
+from realfake.jobs import start_job
+from realfake.synthesis import SynthesisSettings, load_pipeline, synthesize_shard
+
+log = start_job(snakemake.log[0], snakemake.threads)
+runtime = snakemake.config["runtime"]
+p = dict(snakemake.params.synthesis)
+shard_size, guidance_mode = p.pop("shard_size"), p.pop("guidance_mode")
+settings = SynthesisSettings(**p)
+train = read_manifest(snakemake.input.manifest, "train")
+captions = read_captions(snakemake.input.captions, len(train)) if snakemake.input.captions else None
+guidance = (guidance_rows(snakemake.input.guidance, guidance_mode, train["label"], train["index"])
+            if snakemake.input.guidance else None)
+pipe = load_pipeline(snakemake.params.model, settings, snakemake.input.lora or None, runtime["device"])
+n = synthesize_shard(pipe, snakemake.output[0], int(snakemake.wildcards.shard), shard_size, train,
+                     settings, captions, guidance, runtime["synthesis_batch_size"])
+log.info("shard %s: %d images", snakemake.wildcards.shard, n)
