@@ -56,6 +56,10 @@ class Recipe:
     amp: bool = True
     seed: int = 0
 
+    def __post_init__(self):  # YAML and JSON give lists; compare and hash as tuples
+        for name in ("decay_milestones", "crop_scale"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+
 
 class ImageList(torch.utils.data.Dataset):
     """Images from files (real data) with their labels."""

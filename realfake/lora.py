@@ -106,6 +106,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     parts.vae.to(dev, weight_dtype)
     parts.text_encoder.to(dev, weight_dtype)
     parts.unet.to(dev, weight_dtype)
+    torch.manual_seed(settings.seed)  # the LoRA's initial weights
     parts.unet.add_adapter(LoraConfig(r=settings.rank, lora_alpha=settings.rank,
                                       init_lora_weights="gaussian", target_modules=LORA_TARGETS))
     lora_params = [p for p in parts.unet.parameters() if p.requires_grad]
@@ -132,7 +133,8 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
         epoch, position = divmod(step, steps_per_epoch)
         images.epoch = epoch
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(settings.seed + epoch))
-        batches = order[: steps_per_epoch * settings.batch_size].view(steps_per_epoch, -1)[position:]
+        batches = order[: steps_per_epoch * settings.batch_size].view(steps_per_epoch, -1)
+        batches = batches[position: position + total_steps - step]
         loader = torch.utils.data.DataLoader(images, batch_sampler=batches.tolist(), num_workers=num_workers)
         for pixels, idx in loader:
             g = torch.Generator(dev).manual_seed(settings.seed * 1_000_003 + step)
@@ -154,7 +156,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
             scaler.step(optimizer)
             scaler.update()
             step += 1
-            running = {"loss": float(loss), "l_simple": float(l_simple), "l_mmd": float(l_mmd)}
+            running = {"loss": loss.item(), "l_simple": l_simple.item(), "l_mmd": l_mmd.item()}
             progress.update(1)
             progress.set_postfix(running)
             if checkpoint_path and checkpoint_every and step % checkpoint_every == 0 and step < total_steps:

@@ -1,0 +1,128 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from realfake.atomic import atomic_path, write_text
+from realfake.data import DataError, image_folder_manifest, read_manifest, write_manifest
+from realfake.models import ModelPathError, resolve_model
+from realfake.plan import ConfigError, check_config, parse_trainset, trainset_shards, train_size
+from realfake.synthesis import image_seed, shard_range, shards_for_scale
+
+
+def test_digits_manifest(digits):
+    assert list(digits.columns) == ["split", "index", "path", "label", "class_name"]
+    train = digits[digits.split == "train"]
+    assert len(train) == 50 and train.label.value_counts().eq(5).all()
+    assert (train["index"] == np.arange(50)).all()
+    assert (digits[digits.split == "test"]["index"].diff().dropna() == 1).all()
+    image = Image.open(train.path.iloc[0])
+    assert image.size == (8, 8)
+    assert dict(zip(train.label, train.class_name))[3] == "three"
+
+
+def test_digits_train_size_is_known_before_the_manifest(digits):
+    config = {"datasets": {"d": {"source": "digits", "digits": {"train_per_class": 5}}}}
+    assert train_size(config, "d") == (digits.split == "train").sum()
+    config["datasets"]["d"]["digits"] = {}
+    assert train_size(config, "d") == 1437
+
+
+def _folder(root, counts):
+    for split, classes in counts.items():
+        for cls, n in classes.items():
+            (root / split / cls).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                Image.new("RGB", (4, 4), (i, 0, 0)).save(root / split / cls / f"{i}.png")
+
+
+def test_image_folder_manifest_with_class_names(tmp_path):
+    _folder(tmp_path, {"train": {"n01": 2, "n02": 3}, "val": {"n01": 1, "n02": 1}})
+    names = tmp_path / "names.json"
+    names.write_text(json.dumps({"n01": "tench", "n02": "goldfish"}))
+    m = image_folder_manifest(tmp_path, {"train": "train", "test": "val"}, names)
+    assert m.groupby("split").size().to_dict() == {"test": 2, "train": 5}
+    assert m[m.label == 1].class_name.unique().tolist() == ["goldfish"]
+    write_manifest(tmp_path / "m.parquet", m)
+    pd.testing.assert_frame_equal(read_manifest(tmp_path / "m.parquet"), m)
+
+
+def test_missing_root_names_the_folder(tmp_path):
+    with pytest.raises(DataError, match="nowhere does not exist"):
+        image_folder_manifest(tmp_path / "nowhere", {"train": "train"})
+
+
+def test_empty_class_folder_is_named(tmp_path):
+    _folder(tmp_path, {"train": {"a": 1, "b": 1}, "val": {"a": 1}})
+    (tmp_path / "val" / "b").mkdir()
+    with pytest.raises(DataError, match=r"val/b holds no images"):
+        image_folder_manifest(tmp_path, {"train": "train", "test": "val"})
+
+
+def test_unreadable_image_is_named(tmp_path):
+    _folder(tmp_path, {"train": {"a": 1}})
+    (tmp_path / "train" / "a" / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DataError, match="unreadable image .*broken.jpg"):
+        image_folder_manifest(tmp_path, {"train": "train"})
+
+
+def test_class_name_map_missing_a_class(tmp_path):
+    _folder(tmp_path, {"train": {"a": 1, "b": 1}})
+    (tmp_path / "names.json").write_text(json.dumps({"a": "apple"}))
+    with pytest.raises(DataError, match=r"lacks class folders \['b'\]"):
+        image_folder_manifest(tmp_path, {"train": "train"}, tmp_path / "names.json")
+
+
+def test_shard_ranges_per_scale_share_shards():
+    assert shard_range(2, 100) == range(200, 300)
+    n, size = 1437, 512
+    x1, x2, x10 = (shards_for_scale(k, n, size) for k in (1, 2, 10))
+    assert x1 == [0, 1, 2] and x2 == list(range(6)) and x10 == list(range(29))
+    assert set(x1) <= set(x2) <= set(x10)  # 10x costs 10 units of synthesis, not 18
+    covered = [i for s in x10 for i in shard_range(s, size)]
+    assert covered[: 10 * n] == list(range(10 * n))
+    assert len({image_seed(0, i) for i in covered}) == len(covered)
+
+
+def test_trainset_parsing():
+    assert parse_trainset("real") == {"variant": None, "scale": 0, "real": True}
+    assert parse_trainset("realfake/x5_real") == {"variant": "realfake", "scale": 5, "real": True}
+    assert parse_trainset("base/x2") == {"variant": "base", "scale": 2, "real": False}
+    with pytest.raises(ConfigError):
+        parse_trainset("realfake/5x")
+    config = {"datasets": {"d": {"source": "image_folder", "train_images": 1000}},
+              "synthesis": {"shard_size": 300}}
+    assert trainset_shards(config, "d", "v/x2") == list(range(7))
+    assert trainset_shards(config, "d", "real") == []
+
+
+def test_config_cross_references_name_their_key():
+    config = {"datasets": {"d": {"source": "digits", "recipe": "missing"}}, "recipes": {"r": {}},
+              "variants": {}, "finetunes": {}, "experiments": {"table1": {"variant": "v"}}}
+    with pytest.raises(ConfigError, match=r"datasets.d.recipe: 'missing'"):
+        check_config(config)
+    config["datasets"]["d"]["recipe"] = "r"
+    config["variants"]["v"] = {"finetune": "nope"}
+    with pytest.raises(ConfigError, match=r"variants.v.finetune: 'nope'"):
+        check_config(config)
+
+
+def test_missing_model_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelPathError, match="does not exist"):
+        resolve_model(str(tmp_path / "no-such-model"))
+    assert resolve_model("stable-diffusion-v1-5/stable-diffusion-v1-5") == \
+        "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    assert resolve_model(str(tmp_path)) == str(tmp_path)
+
+
+def test_atomic_write_leaves_nothing_when_killed(tmp_path):
+    target = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    write_text(target, "whole")
+    assert target.read_text() == "whole" and list(tmp_path.iterdir()) == [target]
