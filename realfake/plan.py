@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from realfake.models import resolve_model
 from realfake.synthesis import shards_for_scale
 
 TRAINSET = re.compile(r"^(?:real|(?P<variant>[A-Za-z0-9_-]+)/x(?P<scale>\d+)(?P<real>_real)?)$")
@@ -29,6 +30,9 @@ def check_config(config: dict) -> None:
     for name, variant in config["variants"].items():
         if variant["finetune"] is not None and variant["finetune"] not in config["finetunes"]:
             raise ConfigError(f"variants.{name}.finetune: {variant['finetune']!r} is not a key of finetunes")
+    if not config["models"].get("build_tiny", False):
+        for kind in ("stable_diffusion", "clip", "blip2"):
+            resolve_model(config["models"][kind], f"models.{kind}")
     table1 = config["experiments"]["table1"]["variant"]
     if table1 not in config["variants"]:
         raise ConfigError(f"experiments.table1.variant: {table1!r} is not a key of variants")

@@ -4,10 +4,14 @@ rule caption_images:
         model=model_folder("blip2"),
     output:
         "results/{dataset}/captions.parquet",
-    params:
-        model=config["models"]["blip2"],
-        captioning=config["captioning"],
     log:
         "logs/{dataset}/caption_images.log",
+    benchmark:
+        "benchmarks/{dataset}/caption_images.tsv"
+    conda:
+        "../envs/realfake.yaml"
+    params:
+        model=model_name("blip2"),
+        captioning=config["captioning"],
     script:
         "../scripts/caption_images.py"

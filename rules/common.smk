@@ -2,7 +2,6 @@ from snakemake.utils import validate
 
 import realfake.plan as plan
 
-
 validate(config, workflow.source_path("../config/schema.yaml"))
 plan.check_config(config)
 
@@ -28,3 +27,44 @@ def manifest(wildcards):
 def captions_if_used(wildcards):
     used = config["datasets"][wildcards.dataset]["captions"]
     return f"results/{wildcards.dataset}/captions.parquet" if used else []
+
+
+def guidance_if_used(wildcards):
+    used = config["finetunes"][wildcards.finetune]["visual_guidance"]
+    return f"results/{wildcards.dataset}/guidance.safetensors" if used else []
+
+
+def lora_of(wildcards):
+    finetune = config["variants"][wildcards.variant]["finetune"]
+    if finetune is None:
+        return []
+    return f"results/{wildcards.dataset}/finetune/{finetune}/lora.safetensors"
+
+
+def guidance_of(wildcards):
+    finetune = plan.finetune_of(config, wildcards.variant)
+    if finetune is None or not finetune["visual_guidance"]:
+        return []
+    return f"results/{wildcards.dataset}/guidance.safetensors"
+
+
+def training_shards(wildcards):
+    variant = plan.parse_trainset(wildcards.trainset)["variant"]
+    return [
+        f"results/{wildcards.dataset}/{variant}/shards/{shard:05d}.tar"
+        for shard in plan.trainset_shards(config, wildcards.dataset, wildcards.trainset)
+    ]
+
+
+def table1_metrics(wildcards):
+    return [
+        f"results/{dataset}/{trainset}/seed{seed}/metrics.json"
+        for dataset in config["datasets"]
+        for trainset in plan.table1_trainsets(config).values()
+        for seed in config["experiments"]["seeds"]
+    ]
+
+
+def model_name(kind):
+    """params: the model folder that is this job's input, or the configured hub id."""
+    return lambda wildcards, input: input.model or config["models"][kind]

@@ -4,10 +4,14 @@ rule compute_guidance:
         model=model_folder("clip"),
     output:
         "results/{dataset}/guidance.safetensors",
-    params:
-        model=config["models"]["clip"],
-        guidance=config["guidance"],
     log:
         "logs/{dataset}/compute_guidance.log",
+    benchmark:
+        "benchmarks/{dataset}/compute_guidance.tsv"
+    conda:
+        "../envs/realfake.yaml"
+    params:
+        model=model_name("clip"),
+        guidance=config["guidance"],
     script:
         "../scripts/compute_guidance.py"

@@ -1,8 +1,3 @@
-def guidance_if_used(wildcards):
-    used = config["finetunes"][wildcards.finetune]["visual_guidance"]
-    return f"results/{wildcards.dataset}/guidance.safetensors" if used else []
-
-
 rule train_lora:
     input:
         manifest=manifest,
@@ -11,11 +6,15 @@ rule train_lora:
         guidance=guidance_if_used,
     output:
         "results/{dataset}/finetune/{finetune}/lora.safetensors",
-    params:
-        model=config["models"]["stable_diffusion"],
-        lora=lambda wc: plan.lora_params(config, wc.dataset, wc.finetune),
     log:
         "logs/{dataset}/train_lora/{finetune}.log",
+    benchmark:
+        "benchmarks/{dataset}/train_lora/{finetune}.tsv"
+    conda:
+        "../envs/realfake.yaml"
     threads: 2
+    params:
+        model=model_name("stable_diffusion"),
+        lora=lambda wc: plan.lora_params(config, wc.dataset, wc.finetune),
     script:
         "../scripts/train_lora.py"

@@ -6,10 +6,14 @@ if config["models"]["build_tiny"]:
             sd=directory(config["models"]["stable_diffusion"] + "-random"),
             clip=directory(config["models"]["clip"]),
             blip2=directory(config["models"]["blip2"]),
-        params:
-            tiny={k: v for k, v in config["tiny_models"].items() if k != "pretrain"},
         log:
             "logs/models/build_tiny_models.log",
+        benchmark:
+            "benchmarks/models/build_tiny_models.tsv"
+        conda:
+            "../envs/realfake.yaml"
+        params:
+            tiny={k: v for k, v in config["tiny_models"].items() if k != "pretrain"},
         script:
             "../scripts/build_tiny_models.py"
 
@@ -19,12 +23,16 @@ if config["models"]["build_tiny"]:
             manifest=lambda wc: f"data/{next(iter(config['datasets']))}/manifest.parquet",
         output:
             directory(config["models"]["stable_diffusion"]),
+        log:
+            "logs/models/pretrain_tiny_sd.log",
+        benchmark:
+            "benchmarks/models/pretrain_tiny_sd.tsv"
+        conda:
+            "../envs/realfake.yaml"
+        threads: 2
         params:
             pretrain=config["tiny_models"]["pretrain"],
             resolution=config["tiny_models"]["resolution"],
             seed=config["tiny_models"]["seed"],
-        log:
-            "logs/models/pretrain_tiny_sd.log",
-        threads: 2
         script:
             "../scripts/pretrain_tiny_sd.py"

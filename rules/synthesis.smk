@@ -1,17 +1,3 @@
-def lora_of(wildcards):
-    finetune = config["variants"][wildcards.variant]["finetune"]
-    if finetune is None:
-        return []
-    return f"results/{wildcards.dataset}/finetune/{finetune}/lora.safetensors"
-
-
-def guidance_of(wildcards):
-    finetune = plan.finetune_of(config, wildcards.variant)
-    if finetune is None or not finetune["visual_guidance"]:
-        return []
-    return f"results/{wildcards.dataset}/guidance.safetensors"
-
-
 rule synthesize_shard:
     input:
         manifest=manifest,
@@ -21,10 +7,14 @@ rule synthesize_shard:
         guidance=guidance_of,
     output:
         "results/{dataset}/{variant}/shards/{shard}.tar",
-    params:
-        model=config["models"]["stable_diffusion"],
-        synthesis=lambda wc: plan.synthesis_params(config, wc.dataset, wc.variant),
     log:
         "logs/{dataset}/{variant}/synthesize_shard/{shard}.log",
+    benchmark:
+        "benchmarks/{dataset}/{variant}/synthesize_shard/{shard}.tsv"
+    conda:
+        "../envs/realfake.yaml"
+    params:
+        model=model_name("stable_diffusion"),
+        synthesis=lambda wc: plan.synthesis_params(config, wc.dataset, wc.variant),
     script:
         "../scripts/synthesize_shard.py"

@@ -100,6 +100,7 @@ def test_trainset_parsing():
 
 def test_config_cross_references_name_their_key():
     config = {"datasets": {"d": {"source": "digits", "recipe": "missing"}}, "recipes": {"r": {}},
+              "models": {"build_tiny": True},
               "variants": {}, "finetunes": {}, "experiments": {"table1": {"variant": "v"}}}
     with pytest.raises(ConfigError, match=r"datasets.d.recipe: 'missing'"):
         check_config(config)
