@@ -31,7 +31,8 @@ def main():
                     "--quiet", "all"], check=True)
     wall = time.perf_counter() - start
     rules = set(subprocess.check_output([str(snakemake), "-s", str(ROOT / "Snakefile"), "--directory",
-                                         str(workdir), "--list-rules"], text=True).split())
+                                         str(workdir), "--configfile", str(ROOT / "config/config.yaml"),
+                                         "--list-rules"], text=True).split())
     rows = []
     for tsv in (workdir / "benchmarks").rglob("*.tsv"):
         b = pd.read_csv(tsv, sep="\t")

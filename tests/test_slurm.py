@@ -1,0 +1,101 @@
+"""The SLURM profile against a real single-node SLURM cluster (tests/slurm/cluster.sh).
+
+Runs the reduced demo through ``snakemake --profile`` (a copy of profiles/slurm with memory,
+time and CPUs scaled to this machine, partitions and GPUs as they are), then reads SLURM's
+own job records. Needs root and Debian's SLURM packages (installed on first use); where the
+machine cannot, the test is skipped and says why.
+"""
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import ROOT, snakemake_cmd
+from test_workflow import reduced_config
+
+CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
+GPU_RULES = {"pretrain_tiny_sd", "caption_images", "compute_guidance", "train_lora", "synthesize_shard",
+             "train_classifier", "evaluate_classifier"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if os.geteuid() != 0:
+        pytest.skip("SLURM test needs root to run slurmctld/slurmd (tests/slurm/cluster.sh)")
+    start = subprocess.run([str(CLUSTER), "start"], capture_output=True, text=True, timeout=600)
+    if start.returncode != 0:
+        pytest.skip(f"could not bring up a local SLURM cluster: {start.stderr.strip()[-500:]}")
+    yield
+    subprocess.run([str(CLUSTER), "stop"], timeout=120)
+
+
+def site_profile(folder):
+    """profiles/slurm with this machine's sizes: same partitions and GPU requests."""
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    profile.update({"slurm-status-command": "squeue", "slurm-no-account": True, "latency-wait": 5,
+                    "slurm-init-seconds-before-status-checks": 3})  # the plugin waits 40 s by default
+    profile["default-resources"].update(mem_mb=500, runtime=10, cpus_per_task=1)
+    for resources in profile["set-resources"].values():
+        resources.update(mem_mb=900, runtime="7 * attempt", cpus_per_gpu=1)
+    folder.mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump(profile))
+    return profile
+
+
+def slurm_jobs(workdir) -> list[dict]:
+    """SLURM's records (scontrol, kept an hour by MinJobAge) of the jobs run from ``workdir``."""
+    out = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True, check=True).stdout
+    jobs = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in out.splitlines() if line.strip()]
+    return [j for j in jobs if j.get("WorkDir") == str(workdir)]
+
+
+def rule_of(job) -> str:
+    comment = job["Comment"]
+    return "synthesize_shard" if comment.startswith("rule_synthesis") else \
+        re.match(r"rule_(.+?)(_wildcards_|$)", comment)[1]
+
+
+def run_profile(workdir, profile_dir, config):
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    run = subprocess.run(snakemake_cmd() + ["--directory", str(workdir), "--configfile",
+                                            str(workdir / "config.yaml"), "--profile", str(profile_dir)],
+                         capture_output=True, text=True, timeout=1500)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+
+
+def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, tmp_path):
+    profile = site_profile(tmp_path / "profile")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    config = reduced_config()
+    run_profile(workdir, tmp_path / "profile", config)
+
+    jobs = slurm_jobs(workdir)
+    rules = [rule_of(j) for j in jobs]
+    assert sorted(set(rules)) == sorted(GPU_RULES | {"build_manifest", "build_tiny_models", "table1"})
+    assert rules.count("synthesize_shard") == 1  # 3 shards bundled into one submission
+    for job, rule in zip(jobs, rules):
+        assert job["JobState"] == "COMPLETED", job
+        if rule in GPU_RULES:
+            assert job["Partition"] == "gpu" and job["TresPerJob"] == "gres:gpu:1", job
+            assert job["MinMemoryNode"] == "900M"
+            # the synthesis group stacks its 3 shards in series on its one GPU
+            assert job["TimeLimit"] == ("00:21:00" if rule == "synthesize_shard" else "00:07:00")
+        else:
+            assert job["Partition"] == "cpu" and "TresPerJob" not in job, job
+            assert job["MinMemoryNode"] == "500M" and job["TimeLimit"] == "00:10:00"
+
+    edited = copy.deepcopy(config)
+    edited["variants"]["realfake"]["guidance_scale"] = 3.0
+    first = {j["JobId"] for j in jobs}
+    run_profile(workdir, tmp_path / "profile", edited)
+    again = sorted(rule_of(j) for j in slurm_jobs(workdir) if j["JobId"] not in first)
+    assert again == ["evaluate_classifier", "evaluate_classifier", "synthesize_shard", "table1",
+                     "train_classifier", "train_classifier"]
+    assert profile["set-resources"]["train_lora"]["gpu"] == 1
