@@ -18,7 +18,7 @@ demo: install
 	$(SNAKEMAKE) --cores 2 results/table1.csv
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -rs tests
 
 lint: install
 	$(SNAKEMAKE) --lint

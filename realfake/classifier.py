@@ -168,7 +168,7 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
                      device: str = "auto", num_workers: int = 0) -> dict:
     """Train on ``dataset`` (its transform set by the caller from ``train_transform``)."""
     dev = pick_device(device)
-    torch.manual_seed(recipe.seed)
+    _seed_everything(recipe.seed)
     model = create_model(recipe, num_classes).to(dev)
     optimizer, scheduler = _optimizer_and_scheduler(recipe, model)
     loss_fn, mixup = _loss_and_mixup(recipe, num_classes)
@@ -181,7 +181,7 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
                                          num_workers=num_workers, pin_memory=dev.type == "cuda")
     stats = {}
     for epoch in range(start, recipe.epochs):
-        torch.manual_seed(recipe.seed * 10_007 + epoch)  # a resumed epoch sees the same shuffle
+        _seed_everything(recipe.seed * 10_007 + epoch)  # a resumed epoch sees the same shuffle
         scheduler.step(epoch)
         model.train()
         total, count = 0.0, 0
@@ -212,6 +212,15 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
     if checkpoint_path:
         Path(checkpoint_path).unlink(missing_ok=True)
     return stats
+
+
+def _seed_everything(seed: int) -> None:
+    """torch for shuffles and torchvision, Python's random for timm's crops, numpy for mixup."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def _resume(path, fingerprint, model, optimizer, scaler) -> int:

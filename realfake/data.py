@@ -113,9 +113,24 @@ def _subfolders(folder: Path) -> list[Path]:
     return found
 
 
+def imagenet_class_names() -> dict[str, str]:
+    """WordNet id -> CLIP's curated ImageNet class name (timm ships the ids, open_clip the names)."""
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+    from timm.data import ImageNetInfo
+
+    return dict(zip(ImageNetInfo().label_names(), IMAGENET_CLASSNAMES))
+
+
 def _class_name_map(path, classes: list[str]) -> dict[str, str]:
+    """Folder name -> human class name: folder names themselves, ``imagenet``, or a JSON map."""
     if path is None:
         return {c: c.replace("_", " ") for c in classes}
+    if path == "imagenet":
+        names = imagenet_class_names()
+        unknown = [c for c in classes if c not in names]
+        if unknown:
+            raise DataError(f"class folders {unknown[:5]} are not ImageNet WordNet ids (class_names: imagenet)")
+        return {c: names[c] for c in classes}
     try:
         mapping = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from realfake.models import resolve_model
-from realfake.synthesis import shards_for_scale
+from realfake.shards import shards_for_scale
 
 TRAINSET = re.compile(r"^(?:real|(?P<variant>[A-Za-z0-9_-]+)/x(?P<scale>\d+)(?P<real>_real)?)$")
 
@@ -33,9 +33,18 @@ def check_config(config: dict) -> None:
     if not config["models"].get("build_tiny", False):
         for kind in ("stable_diffusion", "clip", "blip2"):
             resolve_model(config["models"][kind], f"models.{kind}")
-    table1 = config["experiments"]["table1"]["variant"]
-    if table1 not in config["variants"]:
-        raise ConfigError(f"experiments.table1.variant: {table1!r} is not a key of variants")
+    experiments = config["experiments"]
+    named = [("experiments.table1.variant", experiments["table1"]["variant"], "variants")]
+    if "table2" in experiments:
+        named += [("experiments.table2.variants", v, "variants") for v in experiments["table2"]["variants"]]
+        experiments["table2"].setdefault("datasets", list(config["datasets"]))
+        named += [("experiments.table2.datasets", d, "datasets") for d in experiments["table2"]["datasets"]]
+    if "table3" in experiments:
+        named += [("experiments.table3.variant", experiments["table3"].get("variant", "realfake"), "variants"),
+                  ("experiments.table3.dataset", experiments["table3"]["dataset"], "datasets")]
+    for key, value, section in named:
+        if value not in config[section]:
+            raise ConfigError(f"{key}: {value!r} is not a key of {section} ({sorted(config[section])})")
 
 
 def train_size(config: dict, dataset: str) -> int:
@@ -108,3 +117,41 @@ def table1_trainsets(config: dict) -> dict[str, str]:
     t = config["experiments"]["table1"]
     base = f"{t['variant']}/x{t['scale']}"
     return {"synthetic_only": base, "real": "real", "real_plus_synthetic": f"{base}_real"}
+
+
+def metrics_path(dataset: str, trainset: str, seed) -> str:
+    return f"results/{dataset}/{trainset}/seed{seed}/metrics.json"
+
+
+def experiment(config: dict, name: str) -> dict:
+    """An optional experiment's settings, or a clear error naming its key."""
+    if name not in config["experiments"]:
+        raise ConfigError(f"experiments.{name} is not configured: add it to the config to build it")
+    return config["experiments"][name]
+
+
+def table2_metrics(config: dict) -> list[str]:
+    t = experiment(config, "table2")
+    return [metrics_path(d, f"{v}/x1", config["experiments"]["seeds"][0])
+            for d in t["datasets"] for v in t["variants"]]
+
+
+def table3_metrics(config: dict) -> list[str]:
+    t, seed = experiment(config, "table3"), config["experiments"]["seeds"][0]
+    paths = [metrics_path(t["dataset"], f"{t['variant']}/x{k}", seed) for k in t["scales"]]
+    return paths + [metrics_path(t["dataset"], "real", seed)]
+
+
+def table9_metrics(config: dict) -> list[str]:
+    t1 = config["experiments"]["table1"]
+    return [metrics_path(d, f"{t1['variant']}/x{t1['scale']}", s)
+            for d in config["datasets"] for s in config["experiments"]["seeds"]]
+
+
+def variant_flags(variant: dict, finetunes: dict) -> dict:
+    """Table 2's module flags of a variant, from its own settings."""
+    ft = finetunes.get(variant["finetune"]) if variant["finetune"] else None
+    return {"latent_prior": int(variant["latent_prior"]),
+            "visual_guidance": int(bool(ft and ft["visual_guidance"])),
+            "distribution_matching": int(bool(ft and ft["distribution_matching"])),
+            "finetune": int(ft is not None)}

@@ -9,7 +9,6 @@ and scale k uses the shards holding the first k*N images: scales share shards.
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ from realfake.conditioning import build_prompt, encode_text, inject_guidance, ma
 from realfake.data import load_rgb
 from realfake.devices import inference_dtype, pick_device
 from realfake.models import resolve_model
+from realfake.shards import image_seed, shard_range
 
 
 @dataclass(frozen=True)
@@ -40,19 +40,6 @@ class SynthesisSettings:
     use_captions: bool = True
     injection: str = "replace_last"
     seed: int = 0
-
-
-def shard_range(shard: int, shard_size: int) -> range:
-    return range(shard * shard_size, (shard + 1) * shard_size)
-
-
-def shards_for_scale(scale: int, num_real: int, shard_size: int) -> list[int]:
-    """Indices of the shards holding the first ``scale * num_real`` synthetic images."""
-    return list(range(math.ceil(scale * num_real / shard_size)))
-
-
-def image_seed(seed: int, index: int) -> int:
-    return (seed << 32) + index
 
 
 def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, device: str = "auto",

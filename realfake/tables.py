@@ -35,3 +35,82 @@ def table1(results: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     table = paper.join(ours.reindex(columns=slots), how="outer")
     order = [c for slot in slots for c in (slot, f"{slot}_paper")]
     return table[order].round(2).reset_index()
+
+
+def table2(results: list[dict], flags: dict[str, dict], columns: dict[str, str]) -> pd.DataFrame:
+    """Ablation: one row per module combination, our top-1 beside the paper's."""
+    keys = ["latent_prior", "visual_guidance", "distribution_matching", "finetune"]
+    reference = load_reference("table2_ablation")
+    slots = [s for s in dict.fromkeys(columns.values()) if s in reference.columns]
+    ours = pd.DataFrame([{**flags[r["variant"]], "variant": r["variant"], "column": columns[r["dataset"]],
+                          "top1": r["top1"]} for r in results])
+    ours = ours.pivot_table(index=keys + ["variant"], columns="column", values="top1", aggfunc="mean")
+    ours = ours.reindex(columns=slots).reset_index()
+    paper = reference[keys + slots].rename(columns={s: f"{s}_paper" for s in slots})
+    table = paper.merge(ours, on=keys, how="outer")
+    return table[keys + ["variant"] + [c for s in slots for c in (s, f"{s}_paper")]].round(2)
+
+
+def table3(results: list[dict]) -> pd.DataFrame:
+    """Scaling: top-1/top-5 per synthetic scale, plus the real-data row; the paper's beside."""
+    reference = load_reference("table3_scaling")
+    ours = pd.DataFrame(results).groupby(["scale", "real_data"])[["top1", "top5"]].mean().reset_index()
+    table = reference.merge(ours, on=["scale", "real_data"], how="outer", suffixes=("_paper", ""))
+    return table[["scale", "real_data", "images", "top1", "top1_paper", "top5", "top5_paper"]].round(2)
+
+
+def table9(results: list[dict], columns: dict[str, str]) -> pd.DataFrame:
+    """Seeds: synthetic-only top-1 per run, mean and standard deviation, the paper's beside."""
+    reference = load_reference("table9_multiseed").set_index("run")
+    ours = pd.DataFrame(results)
+    ours["column"] = ours["dataset"].map(columns)
+    per_seed = ours.pivot_table(index="seed", columns="column", values="top1", aggfunc="mean")
+    per_seed.index = [str(i + 1) for i in range(len(per_seed))]
+    summary = pd.DataFrame({"mean": per_seed.mean(), "std": per_seed.std(ddof=0)}).T
+    ours = pd.concat([per_seed, summary])
+    slots = [s for s in ours.columns if s in reference.columns]
+    table = ours[slots].join(reference[slots].add_suffix("_paper"), how="outer")
+    table = table.reindex(index=list(ours.index) + [i for i in reference.index if i not in ours.index])
+    order = [c for s in slots for c in (s, f"{s}_paper")]
+    return table[order].round(2).rename_axis("run").reset_index()
+
+
+def plot_scaling(table: pd.DataFrame, path) -> None:
+    """Fig. 2: top-1 against synthetic scale, with the real-data line; ours and the paper's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from realfake.atomic import atomic_path
+
+    synthetic = table[table.real_data == 0].sort_values("scale")
+    real = table[table.real_data == 1]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for column, style, label in (("top1", "o-", "ours"), ("top1_paper", "s--", "paper")):
+        points = synthetic.dropna(subset=[column])
+        ax.plot(points.scale, points[column], style, label=f"synthetic ({label})")
+        if real[column].notna().any():
+            ax.axhline(real[column].dropna().iloc[0], linestyle=":" if label == "paper" else "-",
+                       color="gray", label=f"real data ({label})")
+    ax.set_xscale("log")
+    ax.set_xticks([1, 2, 5, 10], ["1x", "2x", "5x", "10x"])
+    ax.set_xlabel("synthetic data (times the real training set)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+
+
+def with_trainset_fields(records: list[dict]) -> list[dict]:
+    """Add variant, scale and real_data (Table 3's flag: real images only) from each trainset."""
+    from realfake.plan import parse_trainset
+
+    out = []
+    for r in records:
+        spec = parse_trainset(r["trainset"])
+        out.append({**r, "variant": spec["variant"], "scale": spec["scale"] or 1,
+                    "real_data": int(spec["variant"] is None)})
+    return out

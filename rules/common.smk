@@ -67,4 +67,12 @@ def table1_metrics(wildcards):
 
 def model_name(kind):
     """params: the model folder that is this job's input, or the configured hub id."""
-    return lambda wildcards, input: input.model or config["models"][kind]
+    return lambda wildcards, input: (
+        str(input.model) if input.model else config["models"][kind]
+    )
+
+
+def table_columns():
+    return {
+        name: ds.get("table_column", name) for name, ds in config["datasets"].items()
+    }

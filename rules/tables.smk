@@ -2,7 +2,7 @@ rule table1:
     input:
         table1_metrics,
     output:
-        "results/table1.csv",
+        report("results/table1.csv", category="Tables", caption="../report/table1.rst"),
     log:
         "logs/table1.log",
     benchmark:
@@ -17,3 +17,63 @@ rule table1:
         settings=lambda wc: {v: k for k, v in plan.table1_trainsets(config).items()},
     script:
         "../scripts/table1.py"
+
+
+rule table2:
+    input:
+        lambda wc: plan.table2_metrics(config),
+    output:
+        report("results/table2.csv", category="Tables", caption="../report/table2.rst"),
+    log:
+        "logs/table2.log",
+    benchmark:
+        "benchmarks/table2.tsv"
+    conda:
+        "../envs/realfake.yaml"
+    params:
+        flags=lambda wc: {
+            v: plan.variant_flags(config["variants"][v], config["finetunes"])
+            for v in plan.experiment(config, "table2")["variants"]
+        },
+        columns=table_columns(),
+    script:
+        "../scripts/table2.py"
+
+
+rule table3:
+    input:
+        lambda wc: plan.table3_metrics(config),
+    output:
+        table=report(
+            "results/table3.csv", category="Tables", caption="../report/table3.rst"
+        ),
+        figure=report(
+            "results/fig2_scaling.png",
+            category="Figures",
+            caption="../report/fig2.rst",
+        ),
+    log:
+        "logs/table3.log",
+    benchmark:
+        "benchmarks/table3.tsv"
+    conda:
+        "../envs/realfake.yaml"
+    script:
+        "../scripts/table3.py"
+
+
+rule table9:
+    input:
+        lambda wc: plan.table9_metrics(config),
+    output:
+        report("results/table9.csv", category="Tables", caption="../report/table9.rst"),
+    log:
+        "logs/table9.log",
+    benchmark:
+        "benchmarks/table9.tsv"
+    conda:
+        "../envs/realfake.yaml"
+    params:
+        columns=table_columns(),
+    script:
+        "../scripts/table9.py"

@@ -9,7 +9,7 @@ from realfake.atomic import atomic_path, write_text
 from realfake.data import DataError, image_folder_manifest, read_manifest, write_manifest
 from realfake.models import ModelPathError, resolve_model
 from realfake.plan import ConfigError, check_config, parse_trainset, trainset_shards, train_size
-from realfake.synthesis import image_seed, shard_range, shards_for_scale
+from realfake.shards import image_seed, shard_range, shards_for_scale
 
 
 def test_digits_manifest(digits):
@@ -127,3 +127,12 @@ def test_atomic_write_leaves_nothing_when_killed(tmp_path):
     assert list(tmp_path.iterdir()) == []
     write_text(target, "whole")
     assert target.read_text() == "whole" and list(tmp_path.iterdir()) == [target]
+
+
+def test_imagenet_wnid_folders_get_clip_names(tmp_path):
+    _folder(tmp_path, {"train": {"n01440764": 1, "n03888257": 1}})
+    m = image_folder_manifest(tmp_path, {"train": "train"}, "imagenet")
+    assert m.class_name.tolist() == ["tench", "parachute"]
+    _folder(tmp_path, {"train": {"cat": 1}})
+    with pytest.raises(DataError, match="not ImageNet WordNet ids"):
+        image_folder_manifest(tmp_path, {"train": "train"}, "imagenet")

@@ -21,7 +21,21 @@ def reduced_config() -> dict:
     config["synthesis"]["shard_size"] = 32  # x1 needs 3 shards
     config["recipes"]["demo"].update(epochs=1, batch_size=32, decay_milestones=[1])
     config["runtime"]["lora_checkpoint_every"] = 2
+    config["experiments"].pop("table2")
+    config["experiments"].pop("table3")
     return config
+
+
+def experiments_config() -> dict:
+    """The reduced config with Tables 2, 3 and 9 at their smallest."""
+    config = reduced_config()
+    config["experiments"].update(table2={"variants": ["lp1_base", "realfake"]},
+                                 table3={"dataset": "digits", "variant": "realfake", "scales": [1, 2]},
+                                 seeds=[0, 1])
+    return config
+
+
+TABLES = ["all", "results/table2.csv", "results/table3.csv", "results/table9.csv"]
 
 
 def snakemake(workdir, *args, config=None):
@@ -45,8 +59,8 @@ def planned_jobs(workdir, config) -> dict:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
-    config = reduced_config()
-    run = snakemake(workdir, "--cores", "2", config=config)
+    config = experiments_config()
+    run = snakemake(workdir, "--cores", "2", *TABLES, config=config)
     assert run.returncode == 0, run.stderr[-5000:]
     return workdir, config
 
@@ -84,11 +98,11 @@ def test_captions_guidance_and_lora(built):
 def test_shards_classifiers_metrics_table(built):
     workdir, _ = built
     shards = sorted((workdir / "results/digits/realfake/shards").glob("*.tar"))
-    assert [s.name for s in shards] == ["00000.tar", "00001.tar", "00002.tar"]
-    pngs = [n for s in shards for n in tarfile.open(s).getnames() if n.endswith(".png")]
+    assert [s.name for s in shards] == [f"{i:05d}.tar" for i in range(5)]  # x1: 0-2, x2: 0-4
+    pngs = [n for s in shards[:3] for n in tarfile.open(s).getnames() if n.endswith(".png")]
     assert len(pngs) == 96
-    for trainset in ("real", "realfake/x1", "realfake/x1_real"):
-        folder = workdir / "results/digits" / trainset / "seed0"
+    for trainset, seed in (("real", 0), ("realfake/x1", 0), ("realfake/x1_real", 1)):
+        folder = workdir / "results/digits" / trainset / f"seed{seed}"
         state = torch.load(folder / "classifier.pt", weights_only=True)
         assert state["arch"] == "resnet10t" and state["num_classes"] == 10
         metrics = json.loads((folder / "metrics.json").read_text())
@@ -98,6 +112,41 @@ def test_shards_classifiers_metrics_table(built):
     ours = table.dropna(subset=["IN-10"]).set_index("method")
     assert set(ours.index) == {"Real-Fake", "real_only", "Real-Fake+real"}
     assert ours.loc["Real-Fake", "IN-10_paper"] == 90.5
+
+
+def test_ablation_scaling_and_seed_tables(built):
+    workdir, _ = built
+    t2 = pd.read_csv(workdir / "results/table2.csv")
+    ours = t2.dropna(subset=["IN-10"]).set_index("variant")
+    assert sorted(ours.index) == ["lp1_base", "realfake"]
+    assert ours.loc["lp1_base", ["finetune", "latent_prior"]].tolist() == [0, 1]
+    assert ours.loc["lp1_base", "IN-10_paper"] == 88.0 and ours.loc["realfake", "IN-10_paper"] == 90.5
+    assert len(t2) == 10  # every paper row, ours where we ran it
+
+    t3 = pd.read_csv(workdir / "results/table3.csv")
+    ours = t3.dropna(subset=["top1"])
+    assert sorted(zip(ours.scale, ours.real_data)) == [(1, 0), (1, 1), (2, 0)]
+    assert (ours.top1 <= ours.top5).all()
+    assert t3.set_index(["scale", "real_data"]).loc[(10, 0), "top1_paper"] == 76.0
+    shards = sorted((workdir / "results/digits/realfake/shards").glob("*.tar"))
+    assert len(shards) == 5  # x2 = 160 images: the 3 shards of x1 and 2 more
+    from PIL import Image
+
+    assert Image.open(workdir / "results/fig2_scaling.png").size[0] > 300
+
+    t9 = pd.read_csv(workdir / "results/table9.csv").set_index("run")
+    runs = [json.loads((workdir / f"results/digits/realfake/x1/seed{s}/metrics.json").read_text())["top1"]
+            for s in (0, 1)]
+    assert t9.loc["mean", "IN-10"] == pytest.approx(sum(runs) / 2, abs=0.01)
+    assert t9.loc["std", "IN-10_paper"] == 0.29
+
+
+def test_missing_experiment_is_a_clear_error(built):
+    workdir, config = built
+    edited = json.loads(json.dumps(config))
+    edited["experiments"].pop("table2")
+    run = snakemake(workdir, "-n", "results/table2.csv", config=edited)
+    assert run.returncode != 0 and "experiments.table2 is not configured" in run.stdout + run.stderr
 
 
 def test_every_rule_logged(built):
@@ -127,23 +176,23 @@ def test_synthesis_edit_reruns_synthesis_and_downstream_only(built):
     workdir, config = built
     edited = json.loads(json.dumps(config))
     edited["variants"]["realfake"]["guidance_scale"] = 3.0
-    assert planned_jobs(workdir, edited) == {"synthesize_shard": 3, "train_classifier": 2,
-                                             "evaluate_classifier": 2, "table1": 1, "all": 1}
+    assert planned_jobs(workdir, edited) == {"synthesize_shard": 3, "train_classifier": 4,
+                                             "evaluate_classifier": 4, "table1": 1, "all": 1}
 
 
 def test_lora_edit_reruns_lora_and_downstream_only(built):
     workdir, config = built
     edited = json.loads(json.dumps(config))
     edited["finetunes"]["realfake"]["mmd_weight"] = 0.1
-    assert planned_jobs(workdir, edited) == {"train_lora": 1, "synthesize_shard": 3, "train_classifier": 2,
-                                             "evaluate_classifier": 2, "table1": 1, "all": 1}
+    assert planned_jobs(workdir, edited) == {"train_lora": 1, "synthesize_shard": 3, "train_classifier": 4,
+                                             "evaluate_classifier": 4, "table1": 1, "all": 1}
 
 
 def test_classifier_edit_reruns_classifiers_evaluation_and_table_only(built):
     workdir, config = built
     edited = json.loads(json.dumps(config))
     edited["recipes"]["demo"]["lr"] = 0.01
-    assert planned_jobs(workdir, edited) == {"train_classifier": 3, "evaluate_classifier": 3,
+    assert planned_jobs(workdir, edited) == {"train_classifier": 6, "evaluate_classifier": 6,
                                              "table1": 1, "all": 1}
 
 
