@@ -23,6 +23,7 @@ test: install
 lint: install
 	$(SNAKEMAKE) --lint
 	$(VENV)/bin/snakefmt --check Snakefile rules
+	$(VENV)/bin/ruff check .
 
 bench: install
 	$(PY) bench/demo_stages.py

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import tarfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from realfake.atomic import torch_save
+from realfake.checkpoints import resume, save_checkpoint
 from realfake.data import load_rgb
 from realfake.devices import pick_device
 
@@ -175,7 +176,9 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
     amp = recipe.amp and dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     fingerprint = json.dumps([asdict(recipe), len(dataset), num_classes], sort_keys=True, default=str)
-    start = _resume(checkpoint_path, fingerprint, model, optimizer, scaler)
+    start, weights = resume(checkpoint_path, fingerprint, optimizer, scaler)
+    if weights is not None:
+        model.load_state_dict(weights)
     loader = torch.utils.data.DataLoader(dataset, batch_size=recipe.batch_size, shuffle=True,
                                          drop_last=len(dataset) > recipe.batch_size,
                                          num_workers=num_workers, pin_memory=dev.type == "cuda")
@@ -203,9 +206,7 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
         stats = {"epoch": epoch + 1, "train_loss": total / max(count, 1)}
         log.info("epoch %d: train loss %.4f", epoch + 1, stats["train_loss"])
         if checkpoint_path and epoch + 1 < recipe.epochs:
-            torch_save(checkpoint_path, {"fingerprint": fingerprint, "epoch": epoch + 1,
-                                         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                         "scaler": scaler.state_dict()})
+            save_checkpoint(checkpoint_path, fingerprint, epoch + 1, model.state_dict(), optimizer, scaler)
     torch_save(out_path, {"arch": recipe.arch, "num_classes": num_classes, "class_names": class_names,
                           "recipe": json.loads(json.dumps(asdict(recipe), default=list)),
                           "state_dict": model.state_dict()})
@@ -221,20 +222,6 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def _resume(path, fingerprint, model, optimizer, scaler) -> int:
-    if not path or not Path(path).exists():
-        return 0
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("fingerprint") != fingerprint:
-        log.warning("ignoring checkpoint %s: it was written with other settings", path)
-        return 0
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scaler.load_state_dict(state["scaler"])
-    log.info("resumed from %s after epoch %d", path, state["epoch"])
-    return int(state["epoch"])
 
 
 def load_classifier(path, device: str = "auto"):

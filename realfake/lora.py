@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from realfake.atomic import atomic_path, torch_save
+from realfake.atomic import atomic_path
+from realfake.checkpoints import resume, save_checkpoint
 from realfake.conditioning import build_prompt, encode_text, inject_guidance
 from realfake.data import load_rgb
 from realfake.devices import pick_device
@@ -125,7 +126,9 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     total_steps = settings.max_steps or settings.epochs * steps_per_epoch
     fingerprint = json.dumps([asdict(settings), len(images)], sort_keys=True)
 
-    step = _resume(checkpoint_path, fingerprint, parts.unet, optimizer, scaler, set_peft_model_state_dict)
+    step, weights = resume(checkpoint_path, fingerprint, optimizer, scaler)
+    if weights is not None:
+        set_peft_model_state_dict(parts.unet, weights)
     mmd_weight = settings.mmd_weight if settings.distribution_matching else 0.0
     progress = tqdm(total=total_steps, initial=step, desc="LoRA")
     running = {}
@@ -160,8 +163,8 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
             progress.update(1)
             progress.set_postfix(running)
             if checkpoint_path and checkpoint_every and step % checkpoint_every == 0 and step < total_steps:
-                _save_checkpoint(checkpoint_path, fingerprint, step, parts.unet, optimizer, scaler,
-                                 get_peft_model_state_dict)
+                save_checkpoint(checkpoint_path, fingerprint, step, get_peft_model_state_dict(parts.unet),
+                                optimizer, scaler)
     progress.close()
     save_lora(parts.unet, out_path)
     if checkpoint_path:
@@ -188,23 +191,3 @@ def load_lora(pipe, lora_path: str | os.PathLike) -> None:
     """Load a LoRA file written by ``save_lora`` into a stock diffusers pipeline."""
     lora_path = Path(lora_path)
     pipe.load_lora_weights(str(lora_path.parent), weight_name=lora_path.name)
-
-
-def _save_checkpoint(path, fingerprint, step, unet, optimizer, scaler, get_state) -> None:
-    torch_save(path, {"fingerprint": fingerprint, "step": step, "lora": get_state(unet),
-                      "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict()})
-    log.info("checkpoint at step %d -> %s", step, path)
-
-
-def _resume(path, fingerprint, unet, optimizer, scaler, set_state) -> int:
-    if not path or not Path(path).exists():
-        return 0
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state.get("fingerprint") != fingerprint:
-        log.warning("ignoring checkpoint %s: it was written with other settings", path)
-        return 0
-    set_state(unet, state["lora"])
-    optimizer.load_state_dict(state["optimizer"])
-    scaler.load_state_dict(state["scaler"])
-    log.info("resumed from %s at step %d", path, state["step"])
-    return int(state["step"])

@@ -1,6 +1,5 @@
 """Real (tiny) models through the library's stages."""
 
-import json
 import tarfile
 
 import numpy as np
@@ -66,7 +65,7 @@ def test_lora_training_resumes_exactly_after_a_kill(tiny_sd, digits, tmp_path, m
         train_lora(tiny_sd, train, tmp_path / "resumed.safetensors", SETTINGS, guidance=guidance,
                    checkpoint_path=ckpt, checkpoint_every=2)
     assert ckpt.exists() and not (tmp_path / "resumed.safetensors").exists()
-    assert torch.load(ckpt, weights_only=True)["step"] == 2
+    assert torch.load(ckpt, weights_only=True)["progress"] == 2
     monkeypatch.setattr(lora_mod, "save_lora", real_save)
     train_lora(tiny_sd, train, tmp_path / "resumed.safetensors", SETTINGS, guidance=guidance,
                checkpoint_path=ckpt, checkpoint_every=2)
@@ -166,12 +165,12 @@ def test_classifier_learns_digits_and_resumes(digits, tmp_path, monkeypatch, cap
     monkeypatch.setattr(classifier_mod, "torch_save", killed_at_the_end)
     with pytest.raises(KeyboardInterrupt):
         train_classifier(data, 10, [str(i) for i in range(10)], recipe, tmp_path / "c.pt", ckpt, device="cpu")
-    assert torch.load(ckpt, weights_only=True)["epoch"] == 2 and not (tmp_path / "c.pt").exists()
+    assert torch.load(ckpt, weights_only=True)["progress"] == 2 and not (tmp_path / "c.pt").exists()
     monkeypatch.setattr(classifier_mod, "torch_save", real_save)
     with caplog.at_level("INFO"):
         stats = train_classifier(data, 10, [str(i) for i in range(10)], recipe, tmp_path / "c.pt", ckpt,
                                  device="cpu")
-    assert "after epoch 2" in caplog.text and stats["epoch"] == 3
+    assert "resumed from" in caplog.text and stats["epoch"] == 3
     assert not ckpt.exists()
     model, loaded = load_classifier(tmp_path / "c.pt", device="cpu")
     assert loaded == recipe

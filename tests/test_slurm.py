@@ -7,10 +7,8 @@ machine cannot, the test is skipped and says why.
 """
 
 import copy
-import json
 import os
 import re
-import shutil
 import subprocess
 
 import pytest

@@ -4,6 +4,7 @@ import json
 import re
 import subprocess
 import tarfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -218,9 +219,12 @@ def test_missing_model_folder_fails_at_once(built, tmp_path):
 
 
 def test_lint_is_clean():
-    run = subprocess.run(snakemake_cmd() + ["--lint", "--configfile", str(ROOT / "config/config.yaml")],
-                         capture_output=True, text=True, cwd=ROOT, timeout=300)
-    assert run.returncode == 0, run.stdout + run.stderr
+    bin_dir = Path(snakemake_cmd()[0]).parent
+    for cmd in (snakemake_cmd() + ["--lint", "--configfile", str(ROOT / "config/config.yaml")],
+                [str(bin_dir / "snakefmt"), "--check", "Snakefile", "rules"],
+                [str(bin_dir / "ruff"), "check", ".", "--exclude", ".venv"]):
+        run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_report_bundles_tables_and_figure(built):
