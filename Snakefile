@@ -16,6 +16,7 @@ include: "rules/guidance.smk"
 include: "rules/lora.smk"
 include: "rules/synthesis.smk"
 include: "rules/classifier.smk"
+include: "rules/ood.smk"
 include: "rules/tables.smk"
 
 

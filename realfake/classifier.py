@@ -239,11 +239,17 @@ def evaluate(model, dataset, batch_size: int = 256, num_workers: int = 0,
     """Top-1 / top-5 accuracy (percent). ``keep_classes`` restricts the logits (IN-R / IN-A)."""
     dev = next(model.parameters()).device
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+    position = None
+    if keep_classes is not None:  # labels become positions among the kept logits
+        position = torch.full((max(keep_classes) + 1,), -1, dtype=torch.long)
+        position[torch.as_tensor(keep_classes)] = torch.arange(len(keep_classes))
     correct1 = correct5 = n = 0
     for images, labels in tqdm(loader, desc="evaluate", leave=False):
         logits = model(images.to(dev)).float().cpu()
-        if keep_classes is not None:
-            logits = logits[:, keep_classes]
+        if position is not None:
+            logits, labels = logits[:, keep_classes], position[labels]
+            if (labels < 0).any():
+                raise ValueError("an image's label is not among keep_classes")
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices
         correct1 += int((top[:, 0] == labels).sum())
         correct5 += int((top == labels[:, None]).any(dim=1).sum())

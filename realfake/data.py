@@ -15,7 +15,7 @@ import pandas as pd
 
 from realfake.atomic import atomic_path, write_parquet
 
-MANIFEST_COLUMNS = ["split", "index", "path", "label", "class_name"]
+MANIFEST_COLUMNS = ["split", "index", "path", "label", "class_name", "class_id"]  # class_id: folder name
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -45,7 +45,7 @@ def digits_manifest(image_dir: str | os.PathLike, test_fraction: float = 0.2,
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path, suffix=".png") as tmp:
                 Image.fromarray(pixels[i], mode="L").save(tmp)
-            rows.append((split, str(path), label, DIGIT_NAMES[label]))
+            rows.append((split, str(path), label, DIGIT_NAMES[label], DIGIT_NAMES[label]))
     return _finish(rows)
 
 
@@ -89,7 +89,7 @@ def image_folder_manifest(root: str | os.PathLike, splits: dict[str, str],
             for path in images:
                 if verify_images:
                     verify_image(path)
-                rows.append((split, str(path), label, names[cls]))
+                rows.append((split, str(path), label, names[cls], cls))
     return _finish(rows)
 
 
@@ -142,7 +142,7 @@ def _class_name_map(path, classes: list[str]) -> dict[str, str]:
 
 
 def _finish(rows) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["split", "path", "label", "class_name"])
+    frame = pd.DataFrame(rows, columns=["split", "path", "label", "class_name", "class_id"])
     frame["index"] = frame.groupby("split").cumcount()
     return frame[MANIFEST_COLUMNS]
 

@@ -39,6 +39,12 @@ def check_config(config: dict) -> None:
         named += [("experiments.table2.variants", v, "variants") for v in experiments["table2"]["variants"]]
         experiments["table2"].setdefault("datasets", list(config["datasets"]))
         named += [("experiments.table2.datasets", d, "datasets") for d in experiments["table2"]["datasets"]]
+    if "table4" in experiments:
+        named.append(("experiments.table4.dataset", experiments["table4"]["dataset"], "datasets"))
+        named += [("experiments.table4.trainsets", parse_trainset(t)["variant"], "variants")
+                  for t in experiments["table4"]["trainsets"] if parse_trainset(t)["variant"]]
+        if not config.get("ood_sets"):
+            raise ConfigError("experiments.table4 needs at least one entry in ood_sets")
     if "table3" in experiments:
         named += [("experiments.table3.variant", experiments["table3"].get("variant", "realfake"), "variants"),
                   ("experiments.table3.dataset", experiments["table3"]["dataset"], "datasets")]
@@ -155,3 +161,13 @@ def variant_flags(variant: dict, finetunes: dict) -> dict:
             "visual_guidance": int(bool(ft and ft["visual_guidance"])),
             "distribution_matching": int(bool(ft and ft["distribution_matching"])),
             "finetune": int(ft is not None)}
+
+
+def table4_metrics(config: dict) -> list[str]:
+    t, seed = experiment(config, "table4"), config["experiments"]["seeds"][0]
+    return [f"results/{t['dataset']}/{trainset}/seed{seed}/ood/{name}.json"
+            for trainset in t["trainsets"] for name in config["ood_sets"]]
+
+
+def ood_manifest_params(config: dict, oodset: str) -> dict:
+    return {k: v for k, v in config["ood_sets"][oodset].items() if k not in ("table_column", "restrict_logits")}

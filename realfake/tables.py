@@ -114,3 +114,32 @@ def with_trainset_fields(records: list[dict]) -> list[dict]:
         out.append({**r, "variant": spec["variant"], "scale": spec["scale"] or 1,
                     "real_data": int(spec["variant"] is None)})
     return out
+
+
+def table4_method(trainset: str) -> tuple[str, str]:
+    """(setting, method) of Table 4's rows for a training set."""
+    from realfake.plan import parse_trainset
+
+    spec = parse_trainset(trainset)
+    if spec["variant"] is None:
+        return "real", "real_only"
+    if spec["real"]:
+        return "real_plus_synthetic", "Real-Fake+real"
+    return "synthetic_only", f"Real-Fake x{spec['scale']}"
+
+
+def table4(results: list[dict], columns: dict[str, str]) -> pd.DataFrame:
+    """OOD top-1/top-5 per training set and OOD set (``columns``: OOD set -> paper column)."""
+    reference = load_reference("table4_ood").set_index(["setting", "method"])
+    rows = []
+    for r in results:
+        setting, method = table4_method(r["trainset"])
+        for metric in ("top1", "top5"):
+            rows.append({"setting": setting, "method": method, "value": r[metric],
+                         "column": f"{columns[r['oodset']]}_{metric}"})
+    ours = pd.DataFrame(rows).pivot_table(index=["setting", "method"], columns="column", values="value",
+                                          aggfunc="mean")
+    order = [f"{c}_{m}" for c in dict.fromkeys(columns.values()) for m in ("top1", "top5")]
+    paper = reference.reindex(columns=order).add_suffix("_paper")
+    table = paper.join(ours.reindex(columns=order), how="outer")
+    return table[[c for col in order for c in (col, f"{col}_paper")]].round(2).reset_index()

@@ -31,5 +31,7 @@ rule evaluate_classifier:
         "benchmarks/{dataset}/{trainset}/seed{seed}/evaluate_classifier.tsv"
     conda:
         "../envs/realfake.yaml"
+    params:
+        restrict_logits=False,
     script:
         "../scripts/evaluate_classifier.py"

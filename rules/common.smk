@@ -13,6 +13,7 @@ wildcard_constraints:
     shard=r"\d{5}",
     seed=r"\d+",
     trainset=r"real|[A-Za-z0-9_-]+/x\d+(_real)?",
+    oodset=r"[A-Za-z0-9_-]+",
 
 
 def model_folder(kind):

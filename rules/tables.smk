@@ -77,3 +77,23 @@ rule table9:
         columns=table_columns(),
     script:
         "../scripts/table9.py"
+
+
+rule table4:
+    input:
+        lambda wc: plan.table4_metrics(config),
+    output:
+        report("results/table4.csv", category="Tables", caption="../report/table4.rst"),
+    log:
+        "logs/table4.log",
+    benchmark:
+        "benchmarks/table4.tsv"
+    conda:
+        "../envs/realfake.yaml"
+    params:
+        columns=lambda wc: {
+            name: ood.get("table_column", name)
+            for name, ood in config["ood_sets"].items()
+        },
+    script:
+        "../scripts/table4.py"

@@ -13,7 +13,7 @@ from realfake.shards import image_seed, shard_range, shards_for_scale
 
 
 def test_digits_manifest(digits):
-    assert list(digits.columns) == ["split", "index", "path", "label", "class_name"]
+    assert list(digits.columns) == ["split", "index", "path", "label", "class_name", "class_id"]
     train = digits[digits.split == "train"]
     assert len(train) == 50 and train.label.value_counts().eq(5).all()
     assert (train["index"] == np.arange(50)).all()
@@ -45,6 +45,7 @@ def test_image_folder_manifest_with_class_names(tmp_path):
     m = image_folder_manifest(tmp_path, {"train": "train", "test": "val"}, names)
     assert m.groupby("split").size().to_dict() == {"test": 2, "train": 5}
     assert m[m.label == 1].class_name.unique().tolist() == ["goldfish"]
+    assert m[m.label == 1].class_id.unique().tolist() == ["n02"]
     write_manifest(tmp_path / "m.parquet", m)
     pd.testing.assert_frame_equal(read_manifest(tmp_path / "m.parquet"), m)
 
@@ -136,3 +137,31 @@ def test_imagenet_wnid_folders_get_clip_names(tmp_path):
     _folder(tmp_path, {"train": {"cat": 1}})
     with pytest.raises(DataError, match="not ImageNet WordNet ids"):
         image_folder_manifest(tmp_path, {"train": "train"}, "imagenet")
+
+
+def test_ood_folders_map_to_training_labels(tmp_path):
+    from realfake.ood import kept_classes, ood_manifest
+
+    train = pd.DataFrame({"label": [0, 1, 2], "class_name": ["tench", "goldfish", "shark"],
+                          "class_id": ["n01", "n02", "n03"]})
+    _folder(tmp_path / "r", {"": {"n03": 2, "n01": 1}})
+    m = ood_manifest(tmp_path / "r", train)
+    assert sorted(zip(m.class_id, m.label, m.class_name)) == [("n01", 0, "tench"), ("n03", 2, "shark"),
+                                                              ("n03", 2, "shark")]
+    assert kept_classes(m.label, True) == [0, 2] and kept_classes(m.label, False) is None
+    _folder(tmp_path / "v2", {"": {"1": 1}})
+    assert ood_manifest(tmp_path / "v2", train, folder_labels="index").label.tolist() == [1]
+    _folder(tmp_path / "bad", {"": {"n99": 1}})
+    with pytest.raises(DataError, match="n99 names no class"):
+        ood_manifest(tmp_path / "bad", train)
+
+
+def test_shifted_digits_keep_labels_and_subset(digits, tmp_path):
+    from realfake.ood import shifted_digits_manifest
+
+    test = digits[digits.split == "test"]
+    m = shifted_digits_manifest(tmp_path, test, "invert", labels=[1, 3])
+    assert set(m.label) == {1, 3} and len(m) == test.label.isin([1, 3]).sum()
+    original = np.asarray(Image.open(test[test.label == 1].path.iloc[0]).convert("RGB"))
+    shifted = np.asarray(Image.open(m.path.iloc[0]))
+    assert (shifted.astype(int) + original == 255).all()

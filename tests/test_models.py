@@ -176,5 +176,18 @@ def test_classifier_learns_digits_and_resumes(digits, tmp_path, monkeypatch, cap
     assert loaded == recipe
     metrics = evaluate(model, ImageList(test.path, test.label, eval_transform(recipe)))
     assert metrics["images"] == len(test) and 0 <= metrics["top1"] <= metrics["top5"] <= 100
-    keep = evaluate(model, ImageList(test.path, test.label, eval_transform(recipe)), keep_classes=[0, 1])
-    assert keep["top5"] <= 100
+
+    class Fixed(torch.nn.Module):  # logits favour class 7, then 3
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):
+            logits = torch.zeros(len(x), 10)
+            logits[:, 7], logits[:, 3] = 2.0, 1.0
+            return logits
+
+    threes = test[test.label == 3]
+    data = ImageList(threes.path, threes.label, eval_transform(recipe))
+    assert evaluate(Fixed(), data)["top1"] == 0.0  # 7 wins among all classes
+    assert evaluate(Fixed(), data, keep_classes=[1, 3, 5])["top1"] == 100.0  # 7's logit is dropped

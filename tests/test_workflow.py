@@ -24,6 +24,7 @@ def reduced_config() -> dict:
     config["runtime"]["lora_checkpoint_every"] = 2
     config["experiments"].pop("table2")
     config["experiments"].pop("table3")
+    config["experiments"].pop("table4")
     return config
 
 
@@ -32,11 +33,12 @@ def experiments_config() -> dict:
     config = reduced_config()
     config["experiments"].update(table2={"variants": ["lp1_base", "realfake"]},
                                  table3={"dataset": "digits", "variant": "realfake", "scales": [1, 2]},
+                                 table4={"dataset": "digits", "trainsets": ["realfake/x1", "real"]},
                                  seeds=[0, 1])
     return config
 
 
-TABLES = ["all", "results/table2.csv", "results/table3.csv", "results/table9.csv"]
+TABLES = ["all", "results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table9.csv"]
 
 
 def snakemake(workdir, *args, config=None):
@@ -143,6 +145,20 @@ def test_ablation_scaling_and_seed_tables(built):
     assert t9.loc["std", "IN-10_paper"] == 0.29
 
 
+def test_ood_table(built):
+    workdir, _ = built
+    t4 = pd.read_csv(workdir / "results/table4.csv").set_index("method")
+    assert t4.loc["Real-Fake x1", "IN-R_top1_paper"] == 35.4
+    ours = t4.dropna(subset=["IN-Sketch_top1"])
+    assert sorted(ours.index) == ["Real-Fake x1", "real_only"]
+    subset = json.loads((workdir / "results/digits/real/seed0/ood/digits_blur5.json").read_text())
+    test = pd.read_parquet(workdir / "data/digits/manifest.parquet").query("split == 'test'")
+    assert subset["images"] == test.label.isin([0, 2, 4, 6, 8]).sum()
+    assert subset["top5"] == 100.0  # 5 kept classes: top-5 always hits
+    shifted = json.loads((workdir / "results/digits/real/seed0/ood/digits_inverted.json").read_text())
+    assert shifted["images"] == 360 and shifted["oodset"] == "digits_inverted"
+
+
 def test_missing_experiment_is_a_clear_error(built):
     workdir, config = built
     edited = json.loads(json.dumps(config))
@@ -233,7 +249,7 @@ def test_report_bundles_tables_and_figure(built):
     run = snakemake(workdir, *TABLES, "--report", str(workdir / "report.html"))
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     html = (workdir / "report.html").read_text(errors="replace")
-    for name in ("table1.csv", "table2.csv", "table3.csv", "table9.csv", "fig2_scaling.png"):
+    for name in ("table1.csv", "table2.csv", "table3.csv", "table4.csv", "table9.csv", "fig2_scaling.png"):
         assert name in html
 
 
