@@ -17,6 +17,7 @@ include: "rules/lora.smk"
 include: "rules/synthesis.smk"
 include: "rules/classifier.smk"
 include: "rules/ood.smk"
+include: "rules/gap.smk"
 include: "rules/tables.smk"
 
 

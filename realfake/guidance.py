@@ -6,6 +6,8 @@ Stored as safetensors: ``class_mean`` [classes, width] (the paper) and ``per_ima
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -19,9 +21,12 @@ GUIDANCE_MODES = ("class_mean", "per_image")
 
 
 @torch.no_grad()
-def clip_image_embeddings(model: str, image_paths: list[str], batch_size: int = 64,
+def clip_image_embeddings(model: str, images: list, batch_size: int = 64,
                           device: str = "auto") -> torch.Tensor:
-    """Projected CLIP image embeddings (768-d for ViT-L/14: SD1.5's text width), float32."""
+    """Projected CLIP image embeddings (768-d for ViT-L/14: SD1.5's text width), float32.
+
+    ``images``: file paths or PIL images.
+    """
     from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
     model = resolve_model(model, "CLIP")
@@ -29,9 +34,10 @@ def clip_image_embeddings(model: str, image_paths: list[str], batch_size: int = 
     processor = CLIPImageProcessor.from_pretrained(model)
     encoder = CLIPVisionModelWithProjection.from_pretrained(model).to(dev).eval()
     chunks = []
-    for start in tqdm(range(0, len(image_paths), batch_size), desc="CLIP embeddings"):
-        images = [load_rgb(p) for p in image_paths[start:start + batch_size]]
-        pixels = processor(images=images, return_tensors="pt").pixel_values.to(dev)
+    for start in tqdm(range(0, len(images), batch_size), desc="CLIP embeddings"):
+        batch = [load_rgb(im) if isinstance(im, (str, os.PathLike)) else im.convert("RGB")
+                 for im in images[start:start + batch_size]]
+        pixels = processor(images=batch, return_tensors="pt").pixel_values.to(dev)
         chunks.append(encoder(pixel_values=pixels).image_embeds.float().cpu())
     return torch.cat(chunks)
 

@@ -45,6 +45,9 @@ def check_config(config: dict) -> None:
                   for t in experiments["table4"]["trainsets"] if parse_trainset(t)["variant"]]
         if not config.get("ood_sets"):
             raise ConfigError("experiments.table4 needs at least one entry in ood_sets")
+    if "gap" in experiments:
+        named.append(("experiments.gap.dataset", experiments["gap"]["dataset"], "datasets"))
+        named += [("experiments.gap.variants", v, "variants") for v in experiments["gap"]["variants"]]
     if "table3" in experiments:
         named += [("experiments.table3.variant", experiments["table3"].get("variant", "realfake"), "variants"),
                   ("experiments.table3.dataset", experiments["table3"]["dataset"], "datasets")]
@@ -171,3 +174,11 @@ def table4_metrics(config: dict) -> list[str]:
 
 def ood_manifest_params(config: dict, oodset: str) -> dict:
     return {k: v for k, v in config["ood_sets"][oodset].items() if k not in ("table_column", "restrict_logits")}
+
+
+def gap_inputs(config: dict) -> dict[str, list[str]]:
+    """The distribution gaps and synthetic-only metrics of the gap table's variants."""
+    t, seed = experiment(config, "gap"), config["experiments"]["seeds"][0]
+    trainsets = [f"{v}/x{t['scale']}" for v in t["variants"]]
+    return {"gaps": [f"results/{t['dataset']}/{ts}/distribution_gap.json" for ts in trainsets],
+            "metrics": [metrics_path(t["dataset"], ts, seed) for ts in trainsets]}

@@ -143,3 +143,11 @@ def table4(results: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     paper = reference.reindex(columns=order).add_suffix("_paper")
     table = paper.join(ours.reindex(columns=order), how="outer")
     return table[[c for col in order for c in (col, f"{col}_paper")]].round(2).reset_index()
+
+
+def gap_table(gaps: list[dict], metrics: list[dict]) -> pd.DataFrame:
+    """Distribution gap against synthetic-only accuracy, one row per variant."""
+    accuracy = {m["trainset"]: m["top1"] for m in metrics}
+    rows = [{"variant": g["trainset"].split("/")[0], "trainset": g["trainset"], "mmd_rbf": g["mmd_rbf"],
+             "frechet": g["frechet"], "top1": accuracy[g["trainset"]]} for g in gaps]
+    return pd.DataFrame(rows).sort_values("mmd_rbf").round(4)

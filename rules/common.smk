@@ -14,6 +14,7 @@ wildcard_constraints:
     seed=r"\d+",
     trainset=r"real|[A-Za-z0-9_-]+/x\d+(_real)?",
     oodset=r"[A-Za-z0-9_-]+",
+    scale=r"\d+",
 
 
 def model_folder(kind):
@@ -77,3 +78,11 @@ def table_columns():
     return {
         name: ds.get("table_column", name) for name, ds in config["datasets"].items()
     }
+
+
+def gap_shards(wildcards):
+    trainset = f"{wildcards.variant}/x{wildcards.scale}"
+    return [
+        f"results/{wildcards.dataset}/{wildcards.variant}/shards/{shard:05d}.tar"
+        for shard in plan.trainset_shards(config, wildcards.dataset, trainset)
+    ]

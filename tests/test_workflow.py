@@ -25,6 +25,7 @@ def reduced_config() -> dict:
     config["experiments"].pop("table2")
     config["experiments"].pop("table3")
     config["experiments"].pop("table4")
+    config["experiments"].pop("gap")
     return config
 
 
@@ -34,11 +35,13 @@ def experiments_config() -> dict:
     config["experiments"].update(table2={"variants": ["lp1_base", "realfake"]},
                                  table3={"dataset": "digits", "variant": "realfake", "scales": [1, 2]},
                                  table4={"dataset": "digits", "trainsets": ["realfake/x1", "real"]},
+                                 gap={"dataset": "digits", "variants": ["lp1_base", "realfake"]},
                                  seeds=[0, 1])
     return config
 
 
-TABLES = ["all", "results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table9.csv"]
+TABLES = ["all", "results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table9.csv",
+          "results/gap_vs_accuracy.csv"]
 
 
 def snakemake(workdir, *args, config=None):
@@ -157,6 +160,20 @@ def test_ood_table(built):
     assert subset["top5"] == 100.0  # 5 kept classes: top-5 always hits
     shifted = json.loads((workdir / "results/digits/real/seed0/ood/digits_inverted.json").read_text())
     assert shifted["images"] == 360 and shifted["oodset"] == "digits_inverted"
+
+
+def test_distribution_gap_against_accuracy(built):
+    from PIL import Image
+
+    workdir, _ = built
+    gap = json.loads((workdir / "results/digits/realfake/x1/distribution_gap.json").read_text())
+    assert gap["real_images"] == 80 and gap["synthetic_images"] == 80  # x1 of 80 real images
+    assert gap["mmd_rbf"] > -0.05 and gap["frechet"] >= 0
+    assert Image.open(workdir / "results/digits/realfake/x1/distribution_gap_pca.png").format == "PNG"
+    table = pd.read_csv(workdir / "results/gap_vs_accuracy.csv")
+    assert sorted(table.variant) == ["lp1_base", "realfake"] and table.mmd_rbf.is_monotonic_increasing
+    metrics = json.loads((workdir / "results/digits/lp1_base/x1/seed0/metrics.json").read_text())
+    assert table.set_index("variant").loc["lp1_base", "top1"] == pytest.approx(metrics["top1"], abs=1e-3)
 
 
 def test_missing_experiment_is_a_clear_error(built):
