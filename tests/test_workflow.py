@@ -272,14 +272,32 @@ def test_report_bundles_tables_and_figure(built):
 
 def test_paper_config_plans_the_whole_matrix(tmp_path):
     """config/paper.yaml validates and plans (placeholder data roots are not read by a dry run)."""
+    # from the repository root, where the demo's config/config.yaml also lies: it must not be merged in
     run = subprocess.run(snakemake_cmd() + ["results/table1.csv", "results/table2.csv", "results/table3.csv",
-                                            "--directory", str(tmp_path), "--configfile",
-                                            str(ROOT / "config/paper.yaml"), "-n", "--quiet", "rules"],
-                         capture_output=True, text=True, timeout=300)
+                                            "--configfile", "config/paper.yaml", "-n", "--forceall"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     text = run.stdout + run.stderr
+    assert "dataset=in1k" in text and "dataset=digits" not in text and "build_tiny_models" not in text
     shards = int(re.search(r"^synthesize_shard\s+(\d+)$", text, re.M)[1])
     # IN-1K at 10x in shards of 5,000 (2,563) dominates; every other dataset adds its own
     assert 2563 < shards < 3000
     # one realfake LoRA per dataset (7), plus the plain, guided and matched ones on IN-10 and IN-100
     assert re.search(r"^train_lora\s+(\d+)$", text, re.M)[1] == "13"
+
+
+def test_cost_plan_counts_jobs_and_gpu_hours(tmp_path, capsys):
+    from realfake.costs import main
+
+    config = reduced_config()
+    config["costs"] = {"synthesize_shard": 36.0, "train_classifier": 0.5}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    main(["results/table1.csv", "--configfile", str(tmp_path / "config.yaml"), "--all"])
+    table = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[2:]}
+    assert rows["synthesize_shard"] == ["3", "96.0", "1.0"]  # 3 shards x 32 images x 36 s = 1 GPU-hour
+    # 1 epoch over 80 (real), 80 (synthetic) and 160 (both) images at 32 px, 0.5 s per 224-px image
+    classifier_hours = 320 * (32 / 224) ** 2 * 0.5 / 3600
+    assert rows["train_classifier"][0] == "3" and float(rows["train_classifier"][2]) == \
+        pytest.approx(classifier_hours, abs=0.05)
+    assert rows["total"][0] == str(sum(int(r[0]) for k, r in rows.items() if k != "total"))
