@@ -46,7 +46,7 @@ def digits_manifest(image_dir: str | os.PathLike, test_fraction: float = 0.2,
             with atomic_path(path, suffix=".png") as tmp:
                 Image.fromarray(pixels[i], mode="L").save(tmp)
             rows.append((split, str(path), label, DIGIT_NAMES[label], DIGIT_NAMES[label]))
-    return _finish(rows)
+    return manifest_frame(rows)
 
 
 def digits_split(test_fraction: float = 0.2, train_per_class: int | None = None, seed: int = 0):
@@ -90,7 +90,7 @@ def image_folder_manifest(root: str | os.PathLike, splits: dict[str, str],
                 if verify_images:
                     verify_image(path)
                 rows.append((split, str(path), label, names[cls], cls))
-    return _finish(rows)
+    return manifest_frame(rows)
 
 
 def verify_image(path: str | os.PathLike) -> None:
@@ -141,7 +141,8 @@ def _class_name_map(path, classes: list[str]) -> dict[str, str]:
     return {c: mapping[c] for c in classes}
 
 
-def _finish(rows) -> pd.DataFrame:
+def manifest_frame(rows) -> pd.DataFrame:
+    """Rows of (split, path, label, class name, class id) as a manifest, indexed within each split."""
     frame = pd.DataFrame(rows, columns=["split", "path", "label", "class_name", "class_id"])
     frame["index"] = frame.groupby("split").cumcount()
     return frame[MANIFEST_COLUMNS]

@@ -16,7 +16,7 @@ import pandas as pd
 from PIL import Image, ImageFilter, ImageOps
 
 from realfake.atomic import atomic_path
-from realfake.data import IMAGE_SUFFIXES, MANIFEST_COLUMNS, DataError, load_rgb, verify_image
+from realfake.data import IMAGE_SUFFIXES, DataError, load_rgb, manifest_frame, verify_image
 
 SHIFTS = {  # the demo's stand-in domain shifts of digits
     "invert": ImageOps.invert,
@@ -42,7 +42,7 @@ def ood_manifest(root: str | os.PathLike, train: pd.DataFrame, folder_labels: st
             rows.append(("test", str(path), label, names[label], folder.name))
     if not rows:
         raise DataError(f"OOD root {root} holds no images in class folders")
-    return _frame(rows)
+    return manifest_frame(rows)
 
 
 def shifted_digits_manifest(out_dir: str | os.PathLike, test: pd.DataFrame, shift: str,
@@ -59,7 +59,7 @@ def shifted_digits_manifest(out_dir: str | os.PathLike, test: pd.DataFrame, shif
         with atomic_path(path, suffix=".png") as tmp:
             SHIFTS[shift](load_rgb(row.path)).save(tmp)
         rows.append(("test", str(path), row.label, row.class_name, row.class_id))
-    return _frame(rows)
+    return manifest_frame(rows)
 
 
 def kept_classes(labels, restrict_logits: bool) -> list[int] | None:
@@ -76,9 +76,3 @@ def _label_of(folder: Path, classes: pd.DataFrame, folder_labels: str, num_class
         raise DataError(f"OOD class folder {folder} names no class of the training set "
                         f"(expected one of {list(classes.index[:3])}...)")
     return int(classes.loc[folder.name, "label"])
-
-
-def _frame(rows) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["split", "path", "label", "class_name", "class_id"])
-    frame["index"] = np.arange(len(frame))
-    return frame[MANIFEST_COLUMNS]

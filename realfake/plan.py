@@ -24,8 +24,8 @@ def check_config(config: dict) -> None:
         if ds["recipe"] not in config["recipes"]:
             raise ConfigError(f"datasets.{name}.recipe: {ds['recipe']!r} is not a key of recipes "
                               f"({sorted(config['recipes'])})")
-        if ds["source"] == "image_folder" and ("image_folder" not in ds or "train_images" not in ds):
-            raise ConfigError(f"datasets.{name}: an image_folder source needs image_folder.root and "
+        if ds["source"] != "digits" and (ds["source"] not in ds or "train_images" not in ds):
+            raise ConfigError(f"datasets.{name}: a {ds['source']} source needs {ds['source']}.root and "
                               f"train_images (the train split size; the manifest is checked against it)")
     for name, variant in config["variants"].items():
         if variant["finetune"] is not None and variant["finetune"] not in config["finetunes"]:
@@ -59,7 +59,7 @@ def check_config(config: dict) -> None:
 def train_size(config: dict, dataset: str) -> int:
     """Number of real training images, known before the manifest exists (it sizes the shards)."""
     ds = config["datasets"][dataset]
-    if ds["source"] == "image_folder":
+    if ds["source"] != "digits":
         return ds["train_images"]
     from realfake.data import digits_split
 
@@ -72,7 +72,7 @@ def manifest_params(config: dict, dataset: str) -> dict:
     ds = config["datasets"][dataset]
     params = {"source": ds["source"]}
     params.update(ds.get(ds["source"], {}))
-    if ds["source"] == "image_folder":
+    if ds["source"] != "digits":
         params["train_images"] = ds["train_images"]
     return params
 

@@ -1,0 +1,100 @@
+"""Public data sets read from their published on-disk layouts (the user gives only the root).
+
+- CUB-200-2011: ``images.txt``, ``image_class_labels.txt``, ``train_test_split.txt``,
+  ``classes.txt`` and ``images/``.
+- Oxford-IIIT Pet: ``annotations/trainval.txt``, ``annotations/test.txt`` and ``images/``.
+- EuroSAT (RGB): one folder per class and no official split: a seeded, stratified split.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from realfake.data import IMAGE_SUFFIXES, DataError, manifest_frame, digits_manifest, image_folder_manifest, \
+    verify_image
+
+
+def _table(path: Path, columns: int) -> list[list[str]]:
+    if not path.is_file():
+        raise DataError(f"{path} does not exist (expected the data set's published layout)")
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    bad = [r for r in rows if len(r) < columns]
+    if bad:
+        raise DataError(f"{path}: expected {columns} columns per line, got {bad[0]!r}")
+    return rows
+
+
+def cub_manifest(root: str | os.PathLike, verify_images: bool = True) -> pd.DataFrame:
+    root = Path(root)
+    images = dict(_table(root / "images.txt", 2))
+    labels = {i: int(c) - 1 for i, c in _table(root / "image_class_labels.txt", 2)}
+    is_train = {i: s == "1" for i, s in _table(root / "train_test_split.txt", 2)}
+    classes = {int(c) - 1: name for c, name in _table(root / "classes.txt", 2)}
+    rows = []
+    for image_id, rel in images.items():
+        label, path = labels[image_id], root / "images" / rel
+        if verify_images:
+            verify_image(path)
+        name = classes[label].split(".", 1)[-1].replace("_", " ")
+        rows.append(("train" if is_train[image_id] else "test", str(path), label, name, classes[label]))
+    return manifest_frame(sorted(rows, key=lambda r: (r[0] != "train", r[2], r[1])))
+
+
+def pet_manifest(root: str | os.PathLike, verify_images: bool = True) -> pd.DataFrame:
+    root = Path(root)
+    rows = []
+    for split, file in (("train", "trainval.txt"), ("test", "test.txt")):
+        for name, class_id, *_ in _table(root / "annotations" / file, 4):
+            path = root / "images" / f"{name}.jpg"
+            if verify_images:
+                verify_image(path)
+            breed = name.rsplit("_", 1)[0]
+            rows.append((split, str(path), int(class_id) - 1, breed.replace("_", " "), breed))
+    return manifest_frame(rows)
+
+
+def eurosat_manifest(root: str | os.PathLike, test_fraction: float = 0.2, seed: int = 0,
+                     verify_images: bool = True) -> pd.DataFrame:
+    from sklearn.model_selection import train_test_split
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"EuroSAT root {root} does not exist or is not a folder")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    paths, labels = [], []
+    for label, cls in enumerate(classes):
+        found = sorted(p for p in (root / cls).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise DataError(f"class folder {root / cls} holds no images")
+        paths += found
+        labels += [label] * len(found)
+    train, test = train_test_split(np.arange(len(paths)), test_size=test_fraction, stratify=labels,
+                                   random_state=seed)
+    rows = []
+    for split, ids in (("train", np.sort(train)), ("test", np.sort(test))):
+        for i in ids:
+            if verify_images:
+                verify_image(paths[i])
+            cls = classes[labels[i]]
+            rows.append((split, str(paths[i]), labels[i], _split_camel(cls), cls))
+    return manifest_frame(rows)
+
+
+def _split_camel(name: str) -> str:
+    """'AnnualCrop' -> 'annual crop' (EuroSAT's folder names)."""
+    return "".join(" " + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+def build_manifest(source: str, images_dir: str | os.PathLike, settings: dict) -> pd.DataFrame:
+    """The manifest of a configured data set (``settings``: its source's config block)."""
+    if source == "digits":
+        return digits_manifest(images_dir, **settings)
+    builders = {"image_folder": image_folder_manifest, "cub": cub_manifest, "pet": pet_manifest,
+                "eurosat": eurosat_manifest}
+    if source not in builders:
+        raise DataError(f"unknown data set source {source!r}: expected digits or one of {sorted(builders)}")
+    return builders[source](**settings)
