@@ -3,6 +3,9 @@
 - CUB-200-2011: ``images.txt``, ``image_class_labels.txt``, ``train_test_split.txt``,
   ``classes.txt`` and ``images/``.
 - Oxford-IIIT Pet: ``annotations/trainval.txt``, ``annotations/test.txt`` and ``images/``.
+- Stanford Cars: ``devkit/cars_meta.mat``, ``devkit/cars_train_annos.mat``,
+  ``cars_test_annos_withlabels.mat`` (the labelled test annotations, distributed separately),
+  ``cars_train/`` and ``cars_test/``.
 - EuroSAT (RGB): one folder per class and no official split: a seeded, stratified split.
 """
 
@@ -57,6 +60,32 @@ def pet_manifest(root: str | os.PathLike, verify_images: bool = True) -> pd.Data
     return manifest_frame(rows)
 
 
+def cars_manifest(root: str | os.PathLike, verify_images: bool = True) -> pd.DataFrame:
+    from scipy.io import loadmat
+
+    root = Path(root)
+    names = [str(n) for n in np.atleast_1d(_mat(loadmat, root / "devkit/cars_meta.mat")["class_names"])]
+    test_annos = next((p for p in (root / "cars_test_annos_withlabels.mat",
+                                   root / "devkit/cars_test_annos_withlabels.mat") if p.is_file()),
+                      root / "cars_test_annos_withlabels.mat")
+    rows = []
+    for split, annos, folder in (("train", root / "devkit/cars_train_annos.mat", "cars_train"),
+                                 ("test", test_annos, "cars_test")):
+        records = np.atleast_1d(_mat(loadmat, annos)["annotations"])
+        for record in records:
+            label, path = int(record["class"]) - 1, root / folder / str(record["fname"])
+            if verify_images:
+                verify_image(path)
+            rows.append((split, str(path), label, names[label], names[label]))
+    return manifest_frame(rows)
+
+
+def _mat(loadmat, path: Path) -> dict:
+    if not path.is_file():
+        raise DataError(f"{path} does not exist (expected Stanford Cars' devkit layout)")
+    return loadmat(path, squeeze_me=True)
+
+
 def eurosat_manifest(root: str | os.PathLike, test_fraction: float = 0.2, seed: int = 0,
                      verify_images: bool = True) -> pd.DataFrame:
     from sklearn.model_selection import train_test_split
@@ -94,7 +123,7 @@ def build_manifest(source: str, images_dir: str | os.PathLike, settings: dict) -
     if source == "digits":
         return digits_manifest(images_dir, **settings)
     builders = {"image_folder": image_folder_manifest, "cub": cub_manifest, "pet": pet_manifest,
-                "eurosat": eurosat_manifest}
+                "cars": cars_manifest, "eurosat": eurosat_manifest}
     if source not in builders:
         raise DataError(f"unknown data set source {source!r}: expected digits or one of {sorted(builders)}")
     return builders[source](**settings)

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from realfake.data import DataError
-from realfake.registry import build_manifest, cub_manifest, eurosat_manifest, pet_manifest
+from realfake.registry import build_manifest, cars_manifest, cub_manifest, eurosat_manifest, pet_manifest
 
 
 def _image(path):
@@ -51,5 +51,26 @@ def test_eurosat_split_is_stratified_and_seeded(tmp_path):
 def test_missing_layout_files_are_named(tmp_path):
     with pytest.raises(DataError, match="images.txt does not exist"):
         cub_manifest(tmp_path)
-    with pytest.raises(DataError, match="unknown data set source 'cars'"):
-        build_manifest("cars", tmp_path, {})
+    with pytest.raises(DataError, match="unknown data set source 'planes'"):
+        build_manifest("planes", tmp_path, {})
+
+
+def test_cars_devkit_layout(tmp_path):
+    import numpy as np
+    from scipy.io import savemat
+
+    def annotations(items):
+        return np.array(items, dtype=[("bbox_x1", "O"), ("class", "O"), ("fname", "O")])
+
+    (tmp_path / "devkit").mkdir()
+    savemat(tmp_path / "devkit/cars_meta.mat",
+            {"class_names": np.array(["AM General Hummer SUV 2000", "Acura RL Sedan 2012"], dtype=object)})
+    savemat(tmp_path / "devkit/cars_train_annos.mat",
+            {"annotations": annotations([(1, 2, "00001.jpg"), (1, 1, "00002.jpg")])})
+    savemat(tmp_path / "cars_test_annos_withlabels.mat", {"annotations": annotations([(1, 2, "00001.jpg")])})
+    for f in ("cars_train/00001.jpg", "cars_train/00002.jpg", "cars_test/00001.jpg"):
+        _image(tmp_path / f)
+    m = cars_manifest(tmp_path)
+    train = m[m.split == "train"]
+    assert train.label.tolist() == [1, 0] and train.class_name.iloc[0] == "Acura RL Sedan 2012"
+    assert m[m.split == "test"].path.iloc[0].endswith("cars_test/00001.jpg")
