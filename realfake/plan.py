@@ -33,27 +33,31 @@ def check_config(config: dict) -> None:
     if not config["models"].get("build_tiny", False):
         for kind in ("stable_diffusion", "clip", "blip2"):
             resolve_model(config["models"][kind], f"models.{kind}")
-    experiments = config["experiments"]
-    named = [("experiments.table1.variant", experiments["table1"]["variant"], "variants")]
-    if "table2" in experiments:
-        named += [("experiments.table2.variants", v, "variants") for v in experiments["table2"]["variants"]]
-        experiments["table2"].setdefault("datasets", list(config["datasets"]))
-        named += [("experiments.table2.datasets", d, "datasets") for d in experiments["table2"]["datasets"]]
-    if "table4" in experiments:
-        named.append(("experiments.table4.dataset", experiments["table4"]["dataset"], "datasets"))
-        named += [("experiments.table4.trainsets", parse_trainset(t)["variant"], "variants")
-                  for t in experiments["table4"]["trainsets"] if parse_trainset(t)["variant"]]
-        if not config.get("ood_sets"):
-            raise ConfigError("experiments.table4 needs at least one entry in ood_sets")
-    if "gap" in experiments:
-        named.append(("experiments.gap.dataset", experiments["gap"]["dataset"], "datasets"))
-        named += [("experiments.gap.variants", v, "variants") for v in experiments["gap"]["variants"]]
-    if "table3" in experiments:
-        named += [("experiments.table3.variant", experiments["table3"].get("variant", "realfake"), "variants"),
-                  ("experiments.table3.dataset", experiments["table3"]["dataset"], "datasets")]
-    for key, value, section in named:
+    for key, value, section in _experiment_references(config):
         if value not in config[section]:
             raise ConfigError(f"{key}: {value!r} is not a key of {section} ({sorted(config[section])})")
+    if "table4" in config["experiments"] and not config.get("ood_sets"):
+        raise ConfigError("experiments.table4 needs at least one entry in ood_sets")
+
+
+def _experiment_references(config: dict):
+    """(key, value, section it must name) for every dataset and variant the experiments name."""
+    experiments = config["experiments"]
+    yield "experiments.table1.variant", experiments["table1"]["variant"], "variants"
+    if "table2" in experiments:
+        experiments["table2"].setdefault("datasets", list(config["datasets"]))
+        yield from (("experiments.table2.variants", v, "variants") for v in experiments["table2"]["variants"])
+        yield from (("experiments.table2.datasets", d, "datasets") for d in experiments["table2"]["datasets"])
+    if "table3" in experiments:
+        yield "experiments.table3.variant", experiments["table3"].get("variant", "realfake"), "variants"
+        yield "experiments.table3.dataset", experiments["table3"]["dataset"], "datasets"
+    if "table4" in experiments:
+        yield "experiments.table4.dataset", experiments["table4"]["dataset"], "datasets"
+        variants = (parse_trainset(t)["variant"] for t in experiments["table4"]["trainsets"])
+        yield from (("experiments.table4.trainsets", v, "variants") for v in variants if v)
+    if "gap" in experiments:
+        yield "experiments.gap.dataset", experiments["gap"]["dataset"], "datasets"
+        yield from (("experiments.gap.variants", v, "variants") for v in experiments["gap"]["variants"])
 
 
 def train_size(config: dict, dataset: str) -> int:

@@ -50,17 +50,26 @@ def guidance_of(wildcards):
     return f"results/{wildcards.dataset}/guidance.safetensors"
 
 
-def training_shards(wildcards):
-    variant = plan.parse_trainset(wildcards.trainset)["variant"]
+def shard_files(dataset, trainset):
+    """The synthetic shards a training set reads (none for real only)."""
+    variant = plan.parse_trainset(trainset)["variant"]
     return [
-        f"results/{wildcards.dataset}/{variant}/shards/{shard:05d}.tar"
-        for shard in plan.trainset_shards(config, wildcards.dataset, wildcards.trainset)
+        f"results/{dataset}/{variant}/shards/{shard:05d}.tar"
+        for shard in plan.trainset_shards(config, dataset, trainset)
     ]
+
+
+def training_shards(wildcards):
+    return shard_files(wildcards.dataset, wildcards.trainset)
+
+
+def gap_shards(wildcards):
+    return shard_files(wildcards.dataset, f"{wildcards.variant}/x{wildcards.scale}")
 
 
 def table1_metrics(wildcards):
     return [
-        f"results/{dataset}/{trainset}/seed{seed}/metrics.json"
+        plan.metrics_path(dataset, trainset, seed)
         for dataset in config["datasets"]
         for trainset in plan.table1_trainsets(config).values()
         for seed in config["experiments"]["seeds"]
@@ -78,11 +87,3 @@ def table_columns():
     return {
         name: ds.get("table_column", name) for name, ds in config["datasets"].items()
     }
-
-
-def gap_shards(wildcards):
-    trainset = f"{wildcards.variant}/x{wildcards.scale}"
-    return [
-        f"results/{wildcards.dataset}/{wildcards.variant}/shards/{shard:05d}.tar"
-        for shard in plan.trainset_shards(config, wildcards.dataset, trainset)
-    ]
