@@ -9,7 +9,6 @@ resumed from a checkpoint continues exactly where the interrupted one stopped.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -27,7 +26,6 @@ from realfake.devices import pick_device
 from realfake.diffusion import diffusion_losses, encode_latents, load_sd_components, min_snr_weights, \
     noise_residual, to_diffusion_pixels
 
-log = logging.getLogger(__name__)
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 LORA_WEIGHT_NAME = "lora.safetensors"
 

@@ -7,7 +7,6 @@ fine-tune SD1.5. The paper config skips this stage.
 
 from __future__ import annotations
 
-import logging
 import os
 
 import torch
@@ -19,7 +18,6 @@ from realfake.data import load_rgb
 from realfake.diffusion import diffusion_losses, encode_latents, load_sd_components, noise_residual, \
     to_diffusion_pixels
 
-log = logging.getLogger(__name__)
 
 
 def pretrain_tiny_sd(model: str, out_dir: str | os.PathLike, image_paths: list[str], prompt: str,
