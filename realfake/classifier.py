@@ -6,11 +6,9 @@ builds each. Training checkpoints every epoch and resumes from the last one when
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
-import tarfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from realfake.atomic import torch_save
 from realfake.checkpoints import resume, save_checkpoint
 from realfake.data import load_rgb
 from realfake.devices import pick_device
+from realfake.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
@@ -75,37 +74,33 @@ class ImageList(torch.utils.data.Dataset):
         return self.transform(load_rgb(self.paths[i])), int(self.labels[i])
 
 
-class ShardImages(torch.utils.data.Dataset):
-    """Random access to the first ``limit`` samples of WebDataset shards, by byte offsets."""
+class TransformedShards(torch.utils.data.Dataset):
+    """Synthetic images from indexed shards (``shards.ShardSamples``) with their labels."""
 
-    def __init__(self, shard_paths, limit: int | None = None, transform=None):
-        self.transform, self.items, self.labels = transform, [], []
-        for path in shard_paths:
-            with tarfile.open(path) as tar:
-                members = {m.name: m for m in tar.getmembers()}
-                for name, m in members.items():
-                    if name.endswith(".png"):
-                        key = name[: -len(".png")]
-                        self.labels.append(int(tar.extractfile(members[key + ".cls"]).read()))
-                        self.items.append((str(path), m.offset_data, m.size))
-        if limit is not None:
-            if len(self.items) < limit:
-                raise ValueError(f"shards {list(shard_paths)[:3]}... hold {len(self.items)} images, "
-                                 f"fewer than the {limit} requested")
-            self.items, self.labels = self.items[:limit], self.labels[:limit]
-        self.labels = np.asarray(self.labels)
+    def __init__(self, samples, transform=None):
+        self.samples, self.transform = samples, transform
 
     def __len__(self):
-        return len(self.items)
+        return len(self.samples)
 
     def __getitem__(self, i):
-        from PIL import Image
+        image, label = self.samples[i]
+        return self.transform(image), label
 
-        path, offset, size = self.items[i]
-        with open(path, "rb") as f:
-            f.seek(offset)
-            image = Image.open(io.BytesIO(f.read(size))).convert("RGB")
-        return self.transform(image), int(self.labels[i])
+
+def training_set(train, shard_paths, synthetic_images: int, real: bool, transform):
+    """What a training set holds: the real train split (``real``), then the first
+    ``synthetic_images`` synthetic images of the shards (the scale's share, in index order)."""
+    from realfake.shards import ShardSamples
+
+    parts = []
+    if real:
+        parts.append(ImageList(train["path"], train["label"], transform))
+    if synthetic_images:
+        parts.append(TransformedShards(ShardSamples(shard_paths, synthetic_images), transform))
+    if not parts:
+        raise ValueError("a training set needs real images, synthetic images or both")
+    return torch.utils.data.ConcatDataset(parts)
 
 
 def train_transform(recipe: Recipe):
@@ -184,7 +179,7 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
                                          num_workers=num_workers, pin_memory=dev.type == "cuda")
     stats = {}
     for epoch in range(start, recipe.epochs):
-        _seed_everything(recipe.seed * 10_007 + epoch)  # a resumed epoch sees the same shuffle
+        _seed_everything(derive_seed(recipe.seed, "epoch", epoch))  # a resumed epoch sees the same shuffle
         scheduler.step(epoch)
         model.train()
         total, count = 0.0, 0

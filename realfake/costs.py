@@ -16,9 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from realfake import plan
+from realfake.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 JOB = re.compile(r"^rule (\w+):\n(?:    .*\n)*?    wildcards: (.*)$", re.M)
@@ -33,7 +32,7 @@ def job_images(config: dict, rule: str, w: dict) -> float:
         return n
     if rule == "train_lora":
         ft = config["finetunes"][w["finetune"]]
-        return ft["max_steps"] * ft["batch_size"] if ft.get("max_steps") else ft["epochs"] * n
+        return ft["max_steps"] * ft["batch_size"] if ft["max_steps"] else ft["epochs"] * n
     if rule == "synthesize_shard":
         return config["synthesis"]["shard_size"]
     if rule == "train_classifier":
@@ -80,9 +79,7 @@ def main(argv=None):
     parser.add_argument("--configfile", help="default: the Snakefile's (config/config.yaml)")
     parser.add_argument("--all", action="store_true", help="every job of the targets, not only the stale ones")
     args = parser.parse_args(argv)
-    config = yaml.safe_load(Path(args.configfile or ROOT / "config/config.yaml").read_text())
-    config.setdefault("costs", {})
-    config.setdefault("gap", {}).setdefault("max_images", 2000)
+    config = load_config(args.configfile or ROOT / "config/config.yaml")
     table = cost_table(config, planned_jobs(args.targets, args.configfile, args.all))
     print(table.to_string(float_format=lambda v: f"{v:,.1f}"))
 

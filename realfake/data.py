@@ -118,7 +118,7 @@ def imagenet_class_names() -> dict[str, str]:
     from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
     from timm.data import ImageNetInfo
 
-    return dict(zip(ImageNetInfo().label_names(), IMAGENET_CLASSNAMES))
+    return dict(zip(ImageNetInfo().label_names(), IMAGENET_CLASSNAMES, strict=True))
 
 
 def _class_name_map(path, classes: list[str]) -> dict[str, str]:

@@ -63,13 +63,13 @@ def pca_plot(real: torch.Tensor, synthetic: torch.Tensor, path, title: str = "")
 def distribution_gap(clip_model: str, real_paths: list[str], shard_paths: list[str], synthetic_images: int,
                      max_images: int = 2000, seed: int = 0, batch_size: int = 64, device: str = "auto"):
     """(distances, real features, synthetic features) for a seeded sample of each set."""
-    from realfake.classifier import ShardImages
     from realfake.guidance import clip_image_embeddings
+    from realfake.shards import ShardSamples
 
     rng = np.random.default_rng(seed)
     real = [real_paths[i] for i in _sample(rng, len(real_paths), max_images)]
-    shards = ShardImages(shard_paths, synthetic_images, transform=lambda image: image)
-    synthetic = [shards[i][0] for i in _sample(rng, len(shards), max_images)]
+    shards = ShardSamples(shard_paths, synthetic_images)
+    synthetic = [shards.image(i) for i in _sample(rng, len(shards), max_images)]
     x = clip_image_embeddings(clip_model, real, batch_size, device)
     y = clip_image_embeddings(clip_model, synthetic, batch_size, device)
     return {"mmd_rbf": mmd_rbf(x, y), "frechet": frechet_distance(x, y),

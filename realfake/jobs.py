@@ -11,7 +11,7 @@ def start_job(log_path: str, threads: int = 1) -> logging.Logger:
     """Send stdout, stderr (progress bars) and logging to ``log_path``; use ``threads`` CPU threads."""
     import torch
 
-    stream = open(log_path, "w", buffering=1)
+    stream = open(log_path, "w", buffering=1)  # noqa: SIM115 (the job's log, open until it exits)
     sys.stdout = sys.stderr = stream
     logging.basicConfig(stream=stream, level=logging.INFO, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

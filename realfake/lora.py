@@ -23,8 +23,15 @@ from realfake.checkpoints import resume, save_checkpoint
 from realfake.conditioning import build_prompt, encode_text, inject_guidance
 from realfake.data import load_rgb
 from realfake.devices import pick_device
-from realfake.diffusion import diffusion_losses, encode_latents, load_sd_components, min_snr_weights, \
-    noise_residual, to_diffusion_pixels
+from realfake.diffusion import (
+    diffusion_losses,
+    encode_latents,
+    load_sd_components,
+    min_snr_weights,
+    noise_residual,
+    to_diffusion_pixels,
+)
+from realfake.seeds import derive_seed
 
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 LORA_WEIGHT_NAME = "lora.safetensors"
@@ -41,7 +48,6 @@ class LoraSettings:
     guidance_mode: str = "class_mean"
     injection: str = "replace_last"
     prompt_template: str = "photo of {classname}"
-    prompt_suffix: str = ""
     use_captions: bool = True
     rank: int = 4
     learning_rate: float = 1e-4
@@ -71,7 +77,7 @@ class AugmentedImages(torch.utils.data.Dataset):
     def __getitem__(self, i):
         import torchvision.transforms.functional as TF
 
-        g = torch.Generator().manual_seed(hash((self.seed, self.epoch, i)) & 0x7FFFFFFF)
+        g = torch.Generator().manual_seed(derive_seed(self.seed, "augment", self.epoch, i))
         image = TF.resize(load_rgb(self.paths[i]), self.resolution)
         w, h = image.size
         if self.center_crop:
@@ -115,9 +121,8 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
                                   weight_decay=settings.adam_weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=half)
 
-    prompts = [build_prompt(settings.prompt_template, name, cap if settings.use_captions else None,
-                            settings.prompt_suffix)
-               for name, cap in zip(train["class_name"], captions or [None] * len(train))]
+    prompts = [build_prompt(settings.prompt_template, name, cap if settings.use_captions else None)
+               for name, cap in zip(train["class_name"], captions or [None] * len(train), strict=True)]
     images = AugmentedImages(train["path"], settings.resolution, settings.random_flip,
                              settings.center_crop, settings.seed)
     steps_per_epoch = max(1, len(images) // settings.batch_size)
@@ -133,12 +138,13 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     while step < total_steps:
         epoch, position = divmod(step, steps_per_epoch)
         images.epoch = epoch
-        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(settings.seed + epoch))
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(
+            derive_seed(settings.seed, "order", epoch)))
         batches = order[: steps_per_epoch * settings.batch_size].view(steps_per_epoch, -1)
         batches = batches[position: position + total_steps - step]
         loader = torch.utils.data.DataLoader(images, batch_sampler=batches.tolist(), num_workers=num_workers)
         for pixels, idx in loader:
-            g = torch.Generator(dev).manual_seed(settings.seed * 1_000_003 + step)
+            g = torch.Generator(dev).manual_seed(derive_seed(settings.seed, "noise", step))
             with torch.autocast(dev.type, dtype=torch.float16, enabled=half):
                 with torch.no_grad():
                     latents = encode_latents(parts.vae, pixels.to(dev), g)

@@ -32,7 +32,7 @@ def ood_manifest(root: str | os.PathLike, train: pd.DataFrame, folder_labels: st
     if not root.is_dir():
         raise DataError(f"OOD root {root} does not exist or is not a folder")
     classes = train[["label", "class_name", "class_id"]].drop_duplicates().set_index("class_id")
-    names = dict(zip(classes["label"], classes["class_name"]))
+    names = dict(zip(classes["label"], classes["class_name"], strict=True))
     rows = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         label = _label_of(folder, classes, folder_labels, len(names))
@@ -76,3 +76,12 @@ def _label_of(folder: Path, classes: pd.DataFrame, folder_labels: str, num_class
         raise DataError(f"OOD class folder {folder} names no class of the training set "
                         f"(expected one of {list(classes.index[:3])}...)")
     return int(classes.loc[folder.name, "label"])
+
+
+def build_ood_manifest(settings: dict, manifest: pd.DataFrame, images_dir: str | os.PathLike) -> pd.DataFrame:
+    """The manifest of a configured OOD set (``settings``: its config block, defaults filled in)."""
+    if settings["source"] == "digits_shift":
+        return shifted_digits_manifest(images_dir, manifest[manifest["split"] == "test"], settings["shift"],
+                                       settings.get("labels"))
+    return ood_manifest(settings["root"], manifest[manifest["split"] == "train"], settings["folder_labels"],
+                        settings["verify_images"])

@@ -1,63 +1,25 @@
-"""What each job needs, derived from the validated config: plain functions the rules call.
+"""What each job needs, derived from the loaded config (``realfake.config.load_config``).
 
-Each ``*_params`` returns exactly the settings that job's output depends on, so Snakemake's
-params trigger reruns precisely its dependents after a config edit.
+Each ``*_params`` returns exactly the settings that job's output depends on, in canonical
+form (``config.canonical``): the fields of the library's settings dataclass, so an adapter
+is ``Settings(**params)``. Snakemake compares params by value, so key order, formatting and
+explicitly written defaults rerun nothing, while every value edit reruns exactly its
+dependents. Experiments are returned as wildcards (dataset, trainset, seed, ...), never as
+paths: the rules own the path templates (``rules/common.smk``).
+
+Planning is torch-free and pandas-free: a dry run of the paper's 3,000-job matrix stays fast.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
-from realfake.models import resolve_model
-from realfake.shards import shards_for_scale
+from realfake.config import ConfigError, canonical
 
 TRAINSET = re.compile(r"^(?:real|(?P<variant>[A-Za-z0-9_-]+)/x(?P<scale>\d+)(?P<real>_real)?)$")
 
-
-class ConfigError(ValueError):
-    pass
-
-
-def check_config(config: dict) -> None:
-    """Cross-references the JSON schema cannot express, each error naming its key."""
-    for name, ds in config["datasets"].items():
-        if ds["recipe"] not in config["recipes"]:
-            raise ConfigError(f"datasets.{name}.recipe: {ds['recipe']!r} is not a key of recipes "
-                              f"({sorted(config['recipes'])})")
-        if ds["source"] != "digits" and (ds["source"] not in ds or "train_images" not in ds):
-            raise ConfigError(f"datasets.{name}: a {ds['source']} source needs {ds['source']}.root and "
-                              f"train_images (the train split size; the manifest is checked against it)")
-    for name, variant in config["variants"].items():
-        if variant["finetune"] is not None and variant["finetune"] not in config["finetunes"]:
-            raise ConfigError(f"variants.{name}.finetune: {variant['finetune']!r} is not a key of finetunes")
-    if not config["models"].get("build_tiny", False):
-        for kind in ("stable_diffusion", "clip", "blip2"):
-            resolve_model(config["models"][kind], f"models.{kind}")
-    for key, value, section in _experiment_references(config):
-        if value not in config[section]:
-            raise ConfigError(f"{key}: {value!r} is not a key of {section} ({sorted(config[section])})")
-    if "table4" in config["experiments"] and not config.get("ood_sets"):
-        raise ConfigError("experiments.table4 needs at least one entry in ood_sets")
-
-
-def _experiment_references(config: dict):
-    """(key, value, section it must name) for every dataset and variant the experiments name."""
-    experiments = config["experiments"]
-    yield "experiments.table1.variant", experiments["table1"]["variant"], "variants"
-    if "table2" in experiments:
-        experiments["table2"].setdefault("datasets", list(config["datasets"]))
-        yield from (("experiments.table2.variants", v, "variants") for v in experiments["table2"]["variants"])
-        yield from (("experiments.table2.datasets", d, "datasets") for d in experiments["table2"]["datasets"])
-    if "table3" in experiments:
-        yield "experiments.table3.variant", experiments["table3"].get("variant", "realfake"), "variants"
-        yield "experiments.table3.dataset", experiments["table3"]["dataset"], "datasets"
-    if "table4" in experiments:
-        yield "experiments.table4.dataset", experiments["table4"]["dataset"], "datasets"
-        variants = (parse_trainset(t)["variant"] for t in experiments["table4"]["trainsets"])
-        yield from (("experiments.table4.trainsets", v, "variants") for v in variants if v)
-    if "gap" in experiments:
-        yield "experiments.gap.dataset", experiments["gap"]["dataset"], "datasets"
-        yield from (("experiments.gap.variants", v, "variants") for v in experiments["gap"]["variants"])
+__all__ = ["ConfigError"]
 
 
 def train_size(config: dict, dataset: str) -> int:
@@ -67,23 +29,26 @@ def train_size(config: dict, dataset: str) -> int:
         return ds["train_images"]
     from realfake.data import digits_split
 
-    d = ds.get("digits", {})
-    train, _ = digits_split(d.get("test_fraction", 0.2), d.get("train_per_class"), d.get("seed", 0))
+    train, _ = digits_split(**ds["digits"])
     return len(train)
 
 
+def shards_for_scale(scale: int, num_real: int, shard_size: int) -> list[int]:
+    """Indices of the shards holding the first ``scale * num_real`` synthetic images."""
+    return list(range(math.ceil(scale * num_real / shard_size)))
+
+
 def manifest_params(config: dict, dataset: str) -> dict:
+    """``sources.build_manifest``'s arguments: source, its settings block, expected train size."""
     ds = config["datasets"][dataset]
-    params = {"source": ds["source"]}
-    params.update(ds.get(ds["source"], {}))
-    if ds["source"] != "digits":
-        params["train_images"] = ds["train_images"]
-    return params
+    return canonical({"source": ds["source"], "settings": ds.get(ds["source"], {}),
+                      "train_images": ds.get("train_images")})
 
 
 def lora_params(config: dict, dataset: str, finetune: str) -> dict:
-    return {**config["finetunes"][finetune], "prompt_template": config["prompt_template"],
-            "use_captions": config["datasets"][dataset]["captions"]}
+    """``lora.LoraSettings``."""
+    return canonical({**config["finetunes"][finetune], "prompt_template": config["prompt_template"],
+                      "use_captions": config["datasets"][dataset]["captions"]})
 
 
 def finetune_of(config: dict, variant: str) -> dict | None:
@@ -91,15 +56,20 @@ def finetune_of(config: dict, variant: str) -> dict | None:
     return None if name is None else config["finetunes"][name]
 
 
+def uses_guidance(config: dict, variant: str) -> bool:
+    finetune = finetune_of(config, variant)
+    return finetune is not None and finetune["visual_guidance"]
+
+
 def synthesis_params(config: dict, dataset: str, variant: str) -> dict:
-    v = {k: val for k, val in config["variants"][variant].items() if k != "finetune"}
-    ft = finetune_of(config, variant)
-    guided = ft is not None and ft["visual_guidance"]
-    return {**v, "prompt_template": config["prompt_template"],
-            "use_captions": config["datasets"][dataset]["captions"],
-            "guidance_mode": ft["guidance_mode"] if guided else None,
-            "injection": ft["injection"] if guided else "replace_last",
-            "shard_size": config["synthesis"]["shard_size"]}
+    """``synthesis.SynthesisSettings``."""
+    settings = {k: v for k, v in config["variants"][variant].items() if k != "finetune"}
+    guided = uses_guidance(config, variant)
+    finetune = finetune_of(config, variant)
+    return canonical({**settings, **config["synthesis"], "prompt_template": config["prompt_template"],
+                      "use_captions": config["datasets"][dataset]["captions"],
+                      "guidance_mode": finetune["guidance_mode"] if guided else None,
+                      "injection": finetune["injection"] if guided else "replace_last"})
 
 
 def parse_trainset(trainset: str) -> dict:
@@ -119,11 +89,12 @@ def trainset_shards(config: dict, dataset: str, trainset: str) -> list[int]:
     return shards_for_scale(spec["scale"], train_size(config, dataset), config["synthesis"]["shard_size"])
 
 
-def classifier_params(config: dict, dataset: str, trainset: str, seed: int) -> dict:
+def classifier_params(config: dict, dataset: str, trainset: str, seed) -> dict:
+    """``classifier.Recipe`` (with the seed), and what the training set holds."""
     spec = parse_trainset(trainset)
     recipe = config["recipes"][config["datasets"][dataset]["recipe"]]
-    return {"recipe": {**recipe, "seed": int(seed)},
-            "synthetic_images": spec["scale"] * train_size(config, dataset), "real": spec["real"]}
+    return canonical({"recipe": {**recipe, "seed": int(seed)}, "real": spec["real"],
+                      "synthetic_images": spec["scale"] * train_size(config, dataset)})
 
 
 def table1_trainsets(config: dict) -> dict[str, str]:
@@ -132,8 +103,9 @@ def table1_trainsets(config: dict) -> dict[str, str]:
     return {"synthetic_only": base, "real": "real", "real_plus_synthetic": f"{base}_real"}
 
 
-def metrics_path(dataset: str, trainset: str, seed) -> str:
-    return f"results/{dataset}/{trainset}/seed{seed}/metrics.json"
+def run(dataset: str, trainset: str, seed) -> dict:
+    """The wildcards of one classifier run."""
+    return {"dataset": dataset, "trainset": trainset, "seed": int(seed)}
 
 
 def experiment(config: dict, name: str) -> dict:
@@ -143,22 +115,39 @@ def experiment(config: dict, name: str) -> dict:
     return config["experiments"][name]
 
 
-def table2_metrics(config: dict) -> list[str]:
+def table1_runs(config: dict) -> list[dict]:
+    return [run(d, t, s) for d in config["datasets"] for t in table1_trainsets(config).values()
+            for s in config["experiments"]["seeds"]]
+
+
+def table2_runs(config: dict) -> list[dict]:
     t = experiment(config, "table2")
-    return [metrics_path(d, f"{v}/x1", config["experiments"]["seeds"][0])
-            for d in t["datasets"] for v in t["variants"]]
+    return [run(d, f"{v}/x1", config["experiments"]["seeds"][0]) for d in t["datasets"] for v in t["variants"]]
 
 
-def table3_metrics(config: dict) -> list[str]:
+def table3_runs(config: dict) -> list[dict]:
     t, seed = experiment(config, "table3"), config["experiments"]["seeds"][0]
-    paths = [metrics_path(t["dataset"], f"{t['variant']}/x{k}", seed) for k in t["scales"]]
-    return paths + [metrics_path(t["dataset"], "real", seed)]
+    runs = [run(t["dataset"], f"{t['variant']}/x{k}", seed) for k in t["scales"]]
+    return runs + [run(t["dataset"], "real", seed)]
 
 
-def table9_metrics(config: dict) -> list[str]:
+def table9_runs(config: dict) -> list[dict]:
     t1 = config["experiments"]["table1"]
-    return [metrics_path(d, f"{t1['variant']}/x{t1['scale']}", s)
+    return [run(d, f"{t1['variant']}/x{t1['scale']}", s)
             for d in config["datasets"] for s in config["experiments"]["seeds"]]
+
+
+def table4_runs(config: dict) -> list[dict]:
+    t, seed = experiment(config, "table4"), config["experiments"]["seeds"][0]
+    return [{**run(t["dataset"], trainset, seed), "oodset": name}
+            for trainset in t["trainsets"] for name in config["ood_sets"]]
+
+
+def gap_runs(config: dict) -> list[dict]:
+    """The gap table's synthetic sets: dataset, variant, scale (and the trainset for metrics)."""
+    t, seed = experiment(config, "gap"), config["experiments"]["seeds"][0]
+    return [{**run(t["dataset"], f"{v}/x{t['scale']}", seed), "variant": v, "scale": t["scale"]}
+            for v in t["variants"]]
 
 
 def variant_flags(variant: dict, finetunes: dict) -> dict:
@@ -170,19 +159,11 @@ def variant_flags(variant: dict, finetunes: dict) -> dict:
             "finetune": int(ft is not None)}
 
 
-def table4_metrics(config: dict) -> list[str]:
-    t, seed = experiment(config, "table4"), config["experiments"]["seeds"][0]
-    return [f"results/{t['dataset']}/{trainset}/seed{seed}/ood/{name}.json"
-            for trainset in t["trainsets"] for name in config["ood_sets"]]
-
-
 def ood_manifest_params(config: dict, oodset: str) -> dict:
-    return {k: v for k, v in config["ood_sets"][oodset].items() if k not in ("table_column", "restrict_logits")}
+    """``ood.build_ood_manifest``'s settings: the set's source block without its reporting keys."""
+    return canonical({k: v for k, v in config["ood_sets"][oodset].items()
+                      if k not in ("table_column", "restrict_logits")})
 
 
-def gap_inputs(config: dict) -> dict[str, list[str]]:
-    """The distribution gaps and synthetic-only metrics of the gap table's variants."""
-    t, seed = experiment(config, "gap"), config["experiments"]["seeds"][0]
-    trainsets = [f"{v}/x{t['scale']}" for v in t["variants"]]
-    return {"gaps": [f"results/{t['dataset']}/{ts}/distribution_gap.json" for ts in trainsets],
-            "metrics": [metrics_path(t["dataset"], ts, seed) for ts in trainsets]}
+def table_columns(config: dict) -> dict[str, str]:
+    return canonical({name: ds.get("table_column", name) for name, ds in config["datasets"].items()})

@@ -15,9 +15,7 @@ from tqdm.auto import tqdm
 from realfake.atomic import atomic_path
 from realfake.conditioning import encode_text
 from realfake.data import load_rgb
-from realfake.diffusion import diffusion_losses, encode_latents, load_sd_components, noise_residual, \
-    to_diffusion_pixels
-
+from realfake.diffusion import diffusion_losses, encode_latents, load_sd_components, noise_residual, to_diffusion_pixels
 
 
 def pretrain_tiny_sd(model: str, out_dir: str | os.PathLike, image_paths: list[str], prompt: str,

@@ -1,8 +1,34 @@
-"""Which synthetic images live in which shard (pure arithmetic: the workflow plans with it)."""
+"""Synthetic-image shards: the one module that knows their layout, writes and reads them.
+
+A shard is a WebDataset tar (``{key}.{png|jpg|webp}``, ``{key}.cls``, ``{key}.json`` per
+sample; streamable by ``webdataset``) written with fixed tar metadata, so the same images
+give the same bytes. Beside it, written atomically with it, lies its index: a wids
+shard index (``wids-shard-index-v1``: url, nsamples, filesize, md5sum) whose entry also
+holds each member's byte offset and size and each sample's label. Readers open shards
+from their index without scanning tar headers and check what they read; ``verify_shard``
+checks a whole shard against its checksum.
+
+Shard ``s`` holds synthetic images ``[s*S, (s+1)*S)`` whatever the scales, so any shard
+can be regenerated alone, identically, and scales share shards.
+"""
 
 from __future__ import annotations
 
-import math
+import argparse
+import hashlib
+import io
+import json
+import os
+import sys
+import tarfile
+from pathlib import Path
+
+INDEX_KIND = "wids-shard-index-v1"
+IMAGE_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
+
+
+class ShardError(RuntimeError):
+    """A shard that cannot be trusted: the message names the shard file and what is wrong."""
 
 
 def shard_range(shard: int, shard_size: int) -> range:
@@ -10,11 +36,193 @@ def shard_range(shard: int, shard_size: int) -> range:
     return range(shard * shard_size, (shard + 1) * shard_size)
 
 
-def shards_for_scale(scale: int, num_real: int, shard_size: int) -> list[int]:
-    """Indices of the shards holding the first ``scale * num_real`` synthetic images."""
-    return list(range(math.ceil(scale * num_real / shard_size)))
+def index_path(shard_path: str | os.PathLike) -> Path:
+    """``00012.tar`` -> ``00012.index.json``."""
+    shard_path = Path(shard_path)
+    return shard_path.with_name(shard_path.stem + ".index.json")
 
 
-def image_seed(seed: int, index: int) -> int:
-    """The generator seed of synthetic image ``index``: any shard regenerates alone, identically."""
-    return (seed << 32) + index
+def encode_image(image, image_format: str = "png", quality: int = 95) -> bytes:
+    buffer = io.BytesIO()
+    if image_format == "png":
+        image.save(buffer, format="PNG")
+    elif image_format == "jpeg":
+        image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+    elif image_format == "webp":
+        image.save(buffer, format="WEBP", quality=quality)
+    else:
+        raise ValueError(f"image format must be one of {sorted(IMAGE_EXTENSIONS)}, got {image_format!r}")
+    return buffer.getvalue()
+
+
+class ShardWriter:
+    """Write samples to a temporary tar; on a clean exit, write the index and rename both.
+
+    A writer killed mid-way leaves only ``.tmp-*.partial`` files, which never look finished
+    (and are removed by the next writer of that shard).
+    """
+
+    def __init__(self, path: str | os.PathLike, image_format: str = "png", image_quality: int = 95):
+        self.path, self.index = Path(path), index_path(path)
+        self.image_format, self.image_quality = image_format, image_quality
+        self.ext = IMAGE_EXTENSIONS[image_format]
+        self.keys, self.labels, self.images, self.metas = [], [], [], []
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self.path.parent.glob(f".tmp-{self.path.name}-*.partial"):
+            stale.unlink(missing_ok=True)
+        self.tmp = self.path.parent / f".tmp-{self.path.name}-{os.getpid()}.partial"
+        self.tar = tarfile.open(self.tmp, "w", format=tarfile.USTAR_FORMAT)
+        return self
+
+    def write(self, key: str, image, label: int, meta: dict) -> None:
+        self.keys.append(key)
+        self.labels.append(int(label))
+        self.images.append(self._add(f"{key}.{self.ext}", encode_image(image, self.image_format,
+                                                                       self.image_quality)))
+        self._add(f"{key}.cls", str(int(label)).encode())
+        self.metas.append(self._add(f"{key}.json", json.dumps(meta, sort_keys=True).encode()))
+
+    def _add(self, name: str, data: bytes) -> list[int]:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = len(data), 0, 0o444  # fixed metadata: identical bytes
+        offset = self.tar.offset + len(info.tobuf(self.tar.format, self.tar.encoding, self.tar.errors))
+        self.tar.addfile(info, io.BytesIO(data))
+        return [offset, len(data)]
+
+    def __exit__(self, exc_type, exc, tb):
+        self.tar.close()
+        if exc_type is not None:
+            self.tmp.unlink(missing_ok=True)
+            return False
+        entry = {"url": self.path.name, "nsamples": len(self.keys), "filesize": self.tmp.stat().st_size,
+                 "md5sum": file_md5(self.tmp), "image_format": self.image_format, "keys": self.keys,
+                 "labels": self.labels, "images": self.images, "metas": self.metas}
+        tmp_index = self.index.parent / f".tmp-{self.path.name}-{os.getpid()}.index.partial"
+        tmp_index.write_text(json.dumps({"__kind__": INDEX_KIND, "wids_version": 1, "shardlist": [entry]}))
+        os.replace(tmp_index, self.index)  # the index first: a tar that exists always has one
+        os.replace(self.tmp, self.path)
+        return False
+
+
+def file_md5(path: str | os.PathLike) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_index(shard_path: str | os.PathLike) -> dict:
+    """The shard's index entry, after checking that the shard has the size it was written with."""
+    path = index_path(shard_path)
+    try:
+        document = json.loads(path.read_text())
+        entry = document["shardlist"][0]
+        if document.get("__kind__") != INDEX_KIND or entry["url"] != Path(shard_path).name:
+            raise ValueError(f"not the {INDEX_KIND} of {Path(shard_path).name}")
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        raise ShardError(f"shard {shard_path}: its index {path} is missing or unreadable ({err})") from err
+    try:
+        size = os.stat(shard_path).st_size
+    except OSError as err:
+        raise ShardError(f"shard {shard_path} cannot be opened: {err}") from err
+    if size != entry["filesize"]:
+        raise ShardError(f"shard {shard_path} is {size} bytes, but its index says {entry['filesize']}: "
+                         f"truncated or overwritten")
+    return entry
+
+
+def verify_shard(shard_path: str | os.PathLike) -> str | None:
+    """What is wrong with a shard (size, checksum, index), or None when it is whole."""
+    try:
+        entry = read_index(shard_path)
+    except ShardError as err:
+        return str(err)
+    if file_md5(shard_path) != entry["md5sum"]:
+        return f"shard {shard_path}: its md5 differs from its index's (corrupted)"
+    return None
+
+
+class ShardSamples:
+    """Random access to the first ``limit`` samples of shards: (PIL image, label), by index."""
+
+    def __init__(self, shard_paths, limit: int | None = None):
+        import numpy as np
+
+        self.paths, locations, metas, labels = [str(p) for p in shard_paths], [], [], []
+        for number, path in enumerate(self.paths):
+            entry = read_index(path)
+            locations += [(number, offset, size) for offset, size in entry["images"]]
+            metas += [(number, offset, size) for offset, size in entry["metas"]]
+            labels += entry["labels"]
+        if limit is not None:
+            if len(locations) < limit:
+                raise ShardError(f"shards {self.paths[:3]}... hold {len(locations)} images, "
+                                 f"fewer than the {limit} requested")
+            locations, metas, labels = locations[:limit], metas[:limit], labels[:limit]
+        self.locations, self.metas = np.asarray(locations, dtype=np.int64), np.asarray(metas, dtype=np.int64)
+        self.labels = np.asarray(labels, dtype=np.int64)
+
+    def __len__(self):
+        return len(self.locations)
+
+    def _read(self, number: int, offset: int, size: int) -> bytes:
+        with open(self.paths[number], "rb") as f:
+            f.seek(offset)
+            data = f.read(size)
+        if len(data) != size:
+            raise ShardError(f"shard {self.paths[number]}: sample at byte {offset} is cut short")
+        return data
+
+    def image(self, i: int):
+        from PIL import Image
+
+        number, offset, size = (int(v) for v in self.locations[i])
+        try:
+            image = Image.open(io.BytesIO(self._read(number, offset, size)))
+            return image.convert("RGB")
+        except OSError as err:
+            raise ShardError(f"shard {self.paths[number]}: the image at byte {offset} does not decode "
+                             f"({err})") from err
+
+    def meta(self, i: int) -> dict:
+        return json.loads(self._read(*(int(v) for v in self.metas[i])))
+
+    def __getitem__(self, i: int):
+        return self.image(i), int(self.labels[i])
+
+
+def shard_files(paths) -> list[Path]:
+    """Shard files among ``paths`` (files, or folders searched recursively)."""
+    found = []
+    for path in map(Path, paths):
+        found += sorted(path.rglob("*.tar")) if path.is_dir() else [path]
+    return [p for p in found if not p.name.startswith(".tmp-")]
+
+
+def main(argv=None) -> int:
+    """realfake-shards verify [--remove] PATH...: find (and remove, to be rebuilt) bad shards."""
+    parser = argparse.ArgumentParser(prog="realfake-shards", description=main.__doc__)
+    parser.add_argument("command", choices=["verify"])
+    parser.add_argument("paths", nargs="+", help="shard files or folders holding them")
+    parser.add_argument("--remove", action="store_true",
+                        help="delete bad shards and their indexes: the next snakemake run rebuilds only them")
+    args = parser.parse_args(argv)
+    shards, bad = shard_files(args.paths), 0
+    for shard in shards:
+        problem = verify_shard(shard)
+        if problem:
+            bad += 1
+            print(f"BAD {problem}")
+            if args.remove:
+                shard.unlink(missing_ok=True)
+                index_path(shard).unlink(missing_ok=True)
+                print(f"removed {shard}")
+    print(f"{len(shards)} shards checked, {bad} bad")
+    return 1 if bad and not args.remove else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,19 +8,18 @@ and scale k uses the shards holding the first k*N images: scales share shards.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 
-from realfake.atomic import atomic_path
 from realfake.conditioning import build_prompt, encode_text, inject_guidance, match_negative
 from realfake.data import load_rgb
 from realfake.devices import inference_dtype, pick_device
 from realfake.models import resolve_model
-from realfake.shards import image_seed, shard_range
+from realfake.seeds import derive_seed
+from realfake.shards import ShardWriter, shard_range
 
 
 @dataclass(frozen=True)
@@ -39,14 +38,29 @@ class SynthesisSettings:
     prompt_suffix: str = ""
     use_captions: bool = True
     injection: str = "replace_last"
+    guidance_mode: str | None = None
     seed: int = 0
+    # how the shard stores what was generated (part of its bytes, not of its pixels)
+    shard_size: int = 1000
+    image_format: str = "jpeg"
+    image_quality: int = 95
+
+
+def image_seed(seed: int, index: int) -> int:
+    """The generator seed of synthetic image ``index``: any shard regenerates alone, identically."""
+    return derive_seed(seed, "synthesis", index)
 
 
 def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, device: str = "auto",
                   dtype: str = "float16"):
     """A stock diffusers pipeline (img2img with the latent prior, else text-to-image) + LoRA."""
-    from diffusers import (DDIMScheduler, DPMSolverMultistepScheduler, StableDiffusionImg2ImgPipeline,
-                           StableDiffusionPipeline, UniPCMultistepScheduler)
+    from diffusers import (
+        DDIMScheduler,
+        DPMSolverMultistepScheduler,
+        StableDiffusionImg2ImgPipeline,
+        StableDiffusionPipeline,
+        UniPCMultistepScheduler,
+    )
 
     schedulers = {"unipc": UniPCMultistepScheduler, "ddim": DDIMScheduler,
                   "dpm": DPMSolverMultistepScheduler}
@@ -64,32 +78,31 @@ def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, devic
 
 
 @torch.no_grad()
-def synthesize_shard(pipe, out_path: str | os.PathLike, shard: int, shard_size: int, train,
-                     settings: SynthesisSettings, captions: list[str] | None = None,
-                     guidance: torch.Tensor | None = None, batch_size: int = 24) -> int:
-    """Generate shard ``shard`` into a WebDataset tar (png, cls, json per sample)."""
-    import webdataset as wds
-
-    indices = list(shard_range(shard, shard_size))
+def synthesize_shard(pipe, out_path: str | os.PathLike, shard: int, train, settings: SynthesisSettings,
+                     captions: list[str] | None = None, guidance: torch.Tensor | None = None,
+                     batch_size: int = 24) -> int:
+    """Generate shard ``shard`` (images ``[s*S, (s+1)*S)``) into an indexed WebDataset tar."""
+    indices = list(shard_range(shard, settings.shard_size))
     n = len(train)
     negative = encode_text(pipe.tokenizer, pipe.text_encoder, [settings.negative_prompt])
     negative = match_negative(negative, settings.injection)
-    with atomic_path(out_path, suffix=".tar") as tmp, wds.TarWriter(str(tmp)) as sink:
+    with ShardWriter(out_path, settings.image_format, settings.image_quality) as sink:
         for start in tqdm(range(0, len(indices), batch_size), desc=f"shard {shard}"):
             batch = indices[start:start + batch_size]
             sources = [i % n for i in batch]
             rows = train.iloc[sources]
             prompts = [build_prompt(settings.prompt_template, row.class_name,
                                     captions[src] if captions and settings.use_captions else None,
-                                    settings.prompt_suffix) for src, row in zip(sources, rows.itertuples())]
+                                    settings.prompt_suffix)
+                       for src, row in zip(sources, rows.itertuples(), strict=True)]
+            seeds = [image_seed(settings.seed, i) for i in batch]
             images = _generate(pipe, settings, prompts, negative, rows,
-                               None if guidance is None else guidance[sources],
-                               [image_seed(settings.seed, i) for i in batch])
-            for i, src, row, prompt, image in zip(batch, sources, rows.itertuples(), prompts, images):
-                sink.write({"__key__": f"{i:09d}", "png": image, "cls": int(row.label),
-                            "json": {"index": i, "source_index": src, "source_path": row.path,
-                                     "class_name": row.class_name, "prompt": prompt,
-                                     "seed": image_seed(settings.seed, i)}})
+                               None if guidance is None else guidance[sources], seeds)
+            for i, src, row, prompt, seed, image in zip(batch, sources, rows.itertuples(), prompts, seeds,
+                                                        images, strict=True):
+                sink.write(f"{i:09d}", image, int(row.label),
+                           {"index": i, "source_index": src, "source_path": row.path,
+                            "class_name": row.class_name, "prompt": prompt, "seed": seed})
     return len(indices)
 
 
@@ -109,11 +122,3 @@ def _generate(pipe, settings, prompts, negative, rows, guidance, seeds):
     else:
         kwargs.update(height=settings.resolution, width=settings.resolution)
     return pipe(**kwargs).images
-
-
-def read_shard_meta(path) -> list[dict]:
-    """The JSON records of a shard, in order (for tests and the distribution-gap stage)."""
-    import tarfile
-
-    with tarfile.open(path) as tar:
-        return [json.load(tar.extractfile(m)) for m in tar.getmembers() if m.name.endswith(".json")]

@@ -31,7 +31,7 @@ def _bytes_to_unicode() -> dict[int, str]:
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    return dict(zip(bs, map(chr, cs)))
+    return dict(zip(bs, map(chr, cs), strict=True))
 
 
 def write_clip_tokenizer(out_dir: str | os.PathLike) -> None:
@@ -44,7 +44,8 @@ def write_clip_tokenizer(out_dir: str | os.PathLike) -> None:
     from transformers import CLIPTokenizer
 
     bpe_path = Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
-    merges = gzip.open(bpe_path).read().decode("utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
+    with gzip.open(bpe_path) as f:
+        merges = f.read().decode("utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
     merges = [tuple(m.split()) for m in merges]
     vocab = list(_bytes_to_unicode().values())
     vocab += [v + "</w>" for v in vocab] + ["".join(m) for m in merges]
@@ -74,8 +75,7 @@ def tiny_text_encoder(hidden_size: int):
 def build_tiny_stable_diffusion(out_dir: str | os.PathLike, resolution: int = 32,
                                 text_dim: int = 64, seed: int = 0) -> None:
     """A Stable-Diffusion-1.5-shaped pipeline (UNet, KL-VAE, CLIP text encoder), random weights."""
-    from diffusers import (AutoencoderKL, DDPMScheduler, StableDiffusionPipeline,
-                           UNet2DConditionModel)
+    from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTokenizer
 
     torch.manual_seed(seed)
@@ -122,8 +122,14 @@ def build_tiny_clip_vision(out_dir: str | os.PathLike, resolution: int = 32,
 
 def build_tiny_blip2(out_dir: str | os.PathLike, resolution: int = 32, seed: int = 0) -> None:
     """A BLIP-2 (ViT + Q-Former + OPT) captioner of the class of Salesforce/blip2-opt-2.7b."""
-    from transformers import (Blip2Config, Blip2ForConditionalGeneration, Blip2Processor,
-                              BlipImageProcessor, CLIPTokenizer, OPTConfig)
+    from transformers import (
+        Blip2Config,
+        Blip2ForConditionalGeneration,
+        Blip2Processor,
+        BlipImageProcessor,
+        CLIPTokenizer,
+        OPTConfig,
+    )
 
     torch.manual_seed(seed)
     num_query_tokens = 4

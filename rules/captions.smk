@@ -1,17 +1,19 @@
 rule caption_images:
     input:
-        manifest=manifest,
+        manifest=MANIFEST,
         model=model_folder("blip2"),
     output:
-        "results/{dataset}/captions.parquet",
+        CAPTIONS,
     log:
-        "logs/{dataset}/caption_images.log",
+        "logs/caption_images/{dataset}.log",
     benchmark:
-        "benchmarks/{dataset}/caption_images.tsv"
+        "benchmarks/caption_images/{dataset}.tsv"
     conda:
         "../envs/realfake.yaml"
+    resources:
+        gpu=1,
     params:
         model=model_name("blip2"),
-        captioning=config["captioning"],
+        captioning=canonical(config["captioning"]),
     script:
         "../scripts/caption_images.py"

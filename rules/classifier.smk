@@ -1,16 +1,18 @@
 rule train_classifier:
     input:
-        manifest=manifest,
+        manifest=MANIFEST,
         shards=training_shards,
     output:
-        "results/{dataset}/{trainset}/seed{seed}/classifier.pt",
+        CLASSIFIER,
     log:
-        "logs/{dataset}/{trainset}/seed{seed}/train_classifier.log",
+        "logs/train_classifier/{dataset}/{trainset}/seed{seed}.log",
     benchmark:
-        "benchmarks/{dataset}/{trainset}/seed{seed}/train_classifier.tsv"
+        "benchmarks/train_classifier/{dataset}/{trainset}/seed{seed}.tsv"
     conda:
         "../envs/realfake.yaml"
     threads: 2
+    resources:
+        gpu=1,
     params:
         classifier=lambda wc: plan.classifier_params(
             config, wc.dataset, wc.trainset, wc.seed
@@ -21,16 +23,18 @@ rule train_classifier:
 
 rule evaluate_classifier:
     input:
-        manifest=manifest,
-        classifier="results/{dataset}/{trainset}/seed{seed}/classifier.pt",
+        manifest=MANIFEST,
+        classifier=CLASSIFIER,
     output:
-        "results/{dataset}/{trainset}/seed{seed}/metrics.json",
+        METRICS,
     log:
-        "logs/{dataset}/{trainset}/seed{seed}/evaluate_classifier.log",
+        "logs/evaluate_classifier/{dataset}/{trainset}/seed{seed}.log",
     benchmark:
-        "benchmarks/{dataset}/{trainset}/seed{seed}/evaluate_classifier.tsv"
+        "benchmarks/evaluate_classifier/{dataset}/{trainset}/seed{seed}.tsv"
     conda:
         "../envs/realfake.yaml"
+    resources:
+        gpu=1,
     params:
         restrict_logits=False,
     script:

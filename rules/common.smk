@@ -1,9 +1,10 @@
-from snakemake.utils import validate
-
 import realfake.plan as plan
+from realfake.config import canonical, check_paths, load_config
 
-validate(config, workflow.source_path("../config/schema.yaml"))
-plan.check_config(config)
+# One loader: schema validation with defaults (nested too), normalisation, cross-checks;
+# then what start-up can know of the file system (data roots, model folders).
+config.update(load_config(config))
+check_paths(config)
 
 
 wildcard_constraints:
@@ -17,44 +18,58 @@ wildcard_constraints:
     scale=r"\d+",
 
 
+# Every path, written once: the rule that makes a file uses its template as output, and
+# consumers format the same template.
+MANIFEST = "data/{dataset}/manifest.parquet"
+OOD_MANIFEST = "data/{dataset}/ood/{oodset}/manifest.parquet"
+CAPTIONS = "results/{dataset}/captions.parquet"
+GUIDANCE = "results/{dataset}/guidance.safetensors"
+LORA = "results/{dataset}/finetune/{finetune}/lora.safetensors"
+SHARD = "results/{dataset}/{variant}/shards/{shard}.tar"
+SHARD_INDEX = "results/{dataset}/{variant}/shards/{shard}.index.json"
+CLASSIFIER = "results/{dataset}/{trainset}/seed{seed}/classifier.pt"
+METRICS = "results/{dataset}/{trainset}/seed{seed}/metrics.json"
+OOD_METRICS = "results/{dataset}/{trainset}/seed{seed}/ood/{oodset}.json"
+GAP = "results/{dataset}/{variant}/x{scale}/distribution_gap.json"
+GAP_PCA = "results/{dataset}/{variant}/x{scale}/distribution_gap_pca.png"
+
+
 def model_folder(kind):
     """The model folder as a job input when the workflow builds it, else nothing to wait for."""
     return config["models"][kind] if config["models"]["build_tiny"] else []
 
 
-def manifest(wildcards):
-    return f"data/{wildcards.dataset}/manifest.parquet"
+def model_name(kind):
+    """params: the model folder that is this job's input, or the configured hub id."""
+    return lambda wildcards, input: (
+        str(input.model) if input.model else config["models"][kind]
+    )
 
 
-def captions_if_used(wildcards):
-    used = config["datasets"][wildcards.dataset]["captions"]
-    return f"results/{wildcards.dataset}/captions.parquet" if used else []
+def uses_captions(wildcards):
+    return config["datasets"][wildcards.dataset]["captions"]
 
 
-def guidance_if_used(wildcards):
-    used = config["finetunes"][wildcards.finetune]["visual_guidance"]
-    return f"results/{wildcards.dataset}/guidance.safetensors" if used else []
+def finetune_uses_guidance(wildcards):
+    return config["finetunes"][wildcards.finetune]["visual_guidance"]
+
+
+def variant_uses_guidance(wildcards):
+    return plan.uses_guidance(config, wildcards.variant)
 
 
 def lora_of(wildcards):
     finetune = config["variants"][wildcards.variant]["finetune"]
     if finetune is None:
         return []
-    return f"results/{wildcards.dataset}/finetune/{finetune}/lora.safetensors"
-
-
-def guidance_of(wildcards):
-    finetune = plan.finetune_of(config, wildcards.variant)
-    if finetune is None or not finetune["visual_guidance"]:
-        return []
-    return f"results/{wildcards.dataset}/guidance.safetensors"
+    return LORA.format(dataset=wildcards.dataset, finetune=finetune)
 
 
 def shard_files(dataset, trainset):
     """The synthetic shards a training set reads (none for real only)."""
     variant = plan.parse_trainset(trainset)["variant"]
     return [
-        f"results/{dataset}/{variant}/shards/{shard:05d}.tar"
+        SHARD.format(dataset=dataset, variant=variant, shard=f"{shard:05d}")
         for shard in plan.trainset_shards(config, dataset, trainset)
     ]
 
@@ -67,23 +82,5 @@ def gap_shards(wildcards):
     return shard_files(wildcards.dataset, f"{wildcards.variant}/x{wildcards.scale}")
 
 
-def table1_metrics(wildcards):
-    return [
-        plan.metrics_path(dataset, trainset, seed)
-        for dataset in config["datasets"]
-        for trainset in plan.table1_trainsets(config).values()
-        for seed in config["experiments"]["seeds"]
-    ]
-
-
-def model_name(kind):
-    """params: the model folder that is this job's input, or the configured hub id."""
-    return lambda wildcards, input: (
-        str(input.model) if input.model else config["models"][kind]
-    )
-
-
-def table_columns():
-    return {
-        name: ds.get("table_column", name) for name, ds in config["datasets"].items()
-    }
+def metrics_of(runs):
+    return [METRICS.format(**run) for run in runs]

@@ -1,13 +1,13 @@
 rule build_manifest:
     output:
-        "data/{dataset}/manifest.parquet",
+        MANIFEST,
     log:
-        "logs/{dataset}/build_manifest.log",
+        "logs/build_manifest/{dataset}.log",
     benchmark:
-        "benchmarks/{dataset}/build_manifest.tsv"
+        "benchmarks/build_manifest/{dataset}.tsv"
     conda:
         "../envs/realfake.yaml"
     params:
-        dataset=lambda wc: plan.manifest_params(config, wc.dataset),
+        manifest=lambda wc: plan.manifest_params(config, wc.dataset),
     script:
         "../scripts/build_manifest.py"

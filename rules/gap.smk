@@ -1,24 +1,22 @@
 rule distribution_gap:
     input:
-        manifest=manifest,
+        manifest=MANIFEST,
         shards=gap_shards,
         model=model_folder("clip"),
     output:
-        gap="results/{dataset}/{variant}/x{scale}/distribution_gap.json",
-        pca=report(
-            "results/{dataset}/{variant}/x{scale}/distribution_gap_pca.png",
-            category="Distribution gap",
-            caption="../report/pca.rst",
-        ),
+        gap=GAP,
+        pca=report(GAP_PCA, category="Distribution gap", caption="../report/pca.rst"),
     log:
-        "logs/{dataset}/{variant}/x{scale}/distribution_gap.log",
+        "logs/distribution_gap/{dataset}/{variant}/x{scale}.log",
     benchmark:
-        "benchmarks/{dataset}/{variant}/x{scale}/distribution_gap.tsv"
+        "benchmarks/distribution_gap/{dataset}/{variant}/x{scale}.tsv"
     conda:
         "../envs/realfake.yaml"
+    resources:
+        gpu=1,
     params:
         model=model_name("clip"),
-        gap=config["gap"],
+        gap=canonical(config["gap"]),
         synthetic_images=lambda wc: int(wc.scale) * plan.train_size(config, wc.dataset),
     script:
         "../scripts/distribution_gap.py"
@@ -26,7 +24,8 @@ rule distribution_gap:
 
 rule gap_table:
     input:
-        unpack(lambda wc: plan.gap_inputs(config)),
+        gaps=lambda wc: [GAP.format(**run) for run in plan.gap_runs(config)],
+        metrics=lambda wc: metrics_of(plan.gap_runs(config)),
     output:
         report(
             "results/gap_vs_accuracy.csv",

@@ -1,17 +1,19 @@
 rule compute_guidance:
     input:
-        manifest=manifest,
+        manifest=MANIFEST,
         model=model_folder("clip"),
     output:
-        "results/{dataset}/guidance.safetensors",
+        GUIDANCE,
     log:
-        "logs/{dataset}/compute_guidance.log",
+        "logs/compute_guidance/{dataset}.log",
     benchmark:
-        "benchmarks/{dataset}/compute_guidance.tsv"
+        "benchmarks/compute_guidance/{dataset}.tsv"
     conda:
         "../envs/realfake.yaml"
+    resources:
+        gpu=1,
     params:
         model=model_name("clip"),
-        guidance=config["guidance"],
+        guidance=canonical(config["guidance"]),
     script:
         "../scripts/compute_guidance.py"

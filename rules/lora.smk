@@ -1,18 +1,20 @@
 rule train_lora:
     input:
-        manifest=manifest,
+        manifest=MANIFEST,
         model=model_folder("stable_diffusion"),
-        captions=captions_if_used,
-        guidance=guidance_if_used,
+        captions=branch(uses_captions, then=CAPTIONS),
+        guidance=branch(finetune_uses_guidance, then=GUIDANCE),
     output:
-        "results/{dataset}/finetune/{finetune}/lora.safetensors",
+        LORA,
     log:
-        "logs/{dataset}/train_lora/{finetune}.log",
+        "logs/train_lora/{dataset}/{finetune}.log",
     benchmark:
-        "benchmarks/{dataset}/train_lora/{finetune}.tsv"
+        "benchmarks/train_lora/{dataset}/{finetune}.tsv"
     conda:
         "../envs/realfake.yaml"
     threads: 2
+    resources:
+        gpu=1,
     params:
         model=model_name("stable_diffusion"),
         lora=lambda wc: plan.lora_params(config, wc.dataset, wc.finetune),

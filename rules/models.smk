@@ -7,31 +7,35 @@ if config["models"]["build_tiny"]:
             clip=directory(config["models"]["clip"]),
             blip2=directory(config["models"]["blip2"]),
         log:
-            "logs/models/build_tiny_models.log",
+            "logs/build_tiny_models.log",
         benchmark:
-            "benchmarks/models/build_tiny_models.tsv"
+            "benchmarks/build_tiny_models.tsv"
         conda:
             "../envs/realfake.yaml"
         params:
-            tiny={k: v for k, v in config["tiny_models"].items() if k != "pretrain"},
+            tiny=canonical(
+                {k: v for k, v in config["tiny_models"].items() if k != "pretrain"}
+            ),
         script:
             "../scripts/build_tiny_models.py"
 
     rule pretrain_tiny_sd:
         input:
-            model=config["models"]["stable_diffusion"] + "-random",
-            manifest=lambda wc: f"data/{next(iter(config['datasets']))}/manifest.parquet",
+            model=rules.build_tiny_models.output.sd,
+            manifest=MANIFEST.format(dataset=next(iter(config["datasets"]))),
         output:
             directory(config["models"]["stable_diffusion"]),
         log:
-            "logs/models/pretrain_tiny_sd.log",
+            "logs/pretrain_tiny_sd.log",
         benchmark:
-            "benchmarks/models/pretrain_tiny_sd.tsv"
+            "benchmarks/pretrain_tiny_sd.tsv"
         conda:
             "../envs/realfake.yaml"
         threads: 2
+        resources:
+            gpu=1,
         params:
-            pretrain=config["tiny_models"]["pretrain"],
+            pretrain=canonical(config["tiny_models"]["pretrain"]),
             resolution=config["tiny_models"]["resolution"],
             seed=config["tiny_models"]["seed"],
         script:

@@ -1,12 +1,12 @@
 rule build_ood_manifest:
     input:
-        manifest=manifest,
+        manifest=MANIFEST,
     output:
-        "data/{dataset}/ood/{oodset}/manifest.parquet",
+        OOD_MANIFEST,
     log:
-        "logs/{dataset}/ood/build_ood_manifest/{oodset}.log",
+        "logs/build_ood_manifest/{dataset}/{oodset}.log",
     benchmark:
-        "benchmarks/{dataset}/ood/build_ood_manifest/{oodset}.tsv"
+        "benchmarks/build_ood_manifest/{dataset}/{oodset}.tsv"
     conda:
         "../envs/realfake.yaml"
     params:
@@ -17,16 +17,18 @@ rule build_ood_manifest:
 
 rule evaluate_ood:
     input:
-        manifest="data/{dataset}/ood/{oodset}/manifest.parquet",
-        classifier="results/{dataset}/{trainset}/seed{seed}/classifier.pt",
+        manifest=OOD_MANIFEST,
+        classifier=CLASSIFIER,
     output:
-        "results/{dataset}/{trainset}/seed{seed}/ood/{oodset}.json",
+        OOD_METRICS,
     log:
-        "logs/{dataset}/{trainset}/seed{seed}/evaluate_ood/{oodset}.log",
+        "logs/evaluate_ood/{dataset}/{trainset}/seed{seed}/{oodset}.log",
     benchmark:
-        "benchmarks/{dataset}/{trainset}/seed{seed}/evaluate_ood/{oodset}.tsv"
+        "benchmarks/evaluate_ood/{dataset}/{trainset}/seed{seed}/{oodset}.tsv"
     conda:
         "../envs/realfake.yaml"
+    resources:
+        gpu=1,
     params:
         restrict_logits=lambda wc: config["ood_sets"][wc.oodset]["restrict_logits"],
     script:

@@ -1,18 +1,22 @@
 rule synthesize_shard:
     input:
-        manifest=manifest,
+        manifest=MANIFEST,
         model=model_folder("stable_diffusion"),
         lora=lora_of,
-        captions=captions_if_used,
-        guidance=guidance_of,
+        captions=branch(uses_captions, then=CAPTIONS),
+        guidance=branch(variant_uses_guidance, then=GUIDANCE),
     output:
-        "results/{dataset}/{variant}/shards/{shard}.tar",
+        # the index is renamed into place before the shard: a shard that exists has one
+        shard=SHARD,
+        index=SHARD_INDEX,
     log:
-        "logs/{dataset}/{variant}/synthesize_shard/{shard}.log",
+        "logs/synthesize_shard/{dataset}/{variant}/{shard}.log",
     benchmark:
-        "benchmarks/{dataset}/{variant}/synthesize_shard/{shard}.tsv"
+        "benchmarks/synthesize_shard/{dataset}/{variant}/{shard}.tsv"
     conda:
         "../envs/realfake.yaml"
+    resources:
+        gpu=1,
     params:
         model=model_name("stable_diffusion"),
         synthesis=lambda wc: plan.synthesis_params(config, wc.dataset, wc.variant),

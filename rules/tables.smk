@@ -1,6 +1,6 @@
 rule table1:
     input:
-        table1_metrics,
+        lambda wc: metrics_of(plan.table1_runs(config)),
     output:
         report("results/table1.csv", category="Tables", caption="../report/table1.rst"),
     log:
@@ -10,18 +10,15 @@ rule table1:
     conda:
         "../envs/realfake.yaml"
     params:
-        columns={
-            name: ds.get("table_column", name)
-            for name, ds in config["datasets"].items()
-        },
-        settings=lambda wc: {v: k for k, v in plan.table1_trainsets(config).items()},
+        columns=plan.table_columns(config),
+        settings=canonical({v: k for k, v in plan.table1_trainsets(config).items()}),
     script:
         "../scripts/table1.py"
 
 
 rule table2:
     input:
-        lambda wc: plan.table2_metrics(config),
+        lambda wc: metrics_of(plan.table2_runs(config)),
     output:
         report("results/table2.csv", category="Tables", caption="../report/table2.rst"),
     log:
@@ -31,18 +28,20 @@ rule table2:
     conda:
         "../envs/realfake.yaml"
     params:
-        flags=lambda wc: {
-            v: plan.variant_flags(config["variants"][v], config["finetunes"])
-            for v in plan.experiment(config, "table2")["variants"]
-        },
-        columns=table_columns(),
+        flags=lambda wc: canonical(
+            {
+                v: plan.variant_flags(config["variants"][v], config["finetunes"])
+                for v in plan.experiment(config, "table2")["variants"]
+            }
+        ),
+        columns=plan.table_columns(config),
     script:
         "../scripts/table2.py"
 
 
 rule table3:
     input:
-        lambda wc: plan.table3_metrics(config),
+        lambda wc: metrics_of(plan.table3_runs(config)),
     output:
         table=report(
             "results/table3.csv", category="Tables", caption="../report/table3.rst"
@@ -64,7 +63,7 @@ rule table3:
 
 rule table9:
     input:
-        lambda wc: plan.table9_metrics(config),
+        lambda wc: metrics_of(plan.table9_runs(config)),
     output:
         report("results/table9.csv", category="Tables", caption="../report/table9.rst"),
     log:
@@ -74,14 +73,14 @@ rule table9:
     conda:
         "../envs/realfake.yaml"
     params:
-        columns=table_columns(),
+        columns=plan.table_columns(config),
     script:
         "../scripts/table9.py"
 
 
 rule table4:
     input:
-        lambda wc: plan.table4_metrics(config),
+        lambda wc: [OOD_METRICS.format(**run) for run in plan.table4_runs(config)],
     output:
         report("results/table4.csv", category="Tables", caption="../report/table4.rst"),
     log:
@@ -91,9 +90,11 @@ rule table4:
     conda:
         "../envs/realfake.yaml"
     params:
-        columns=lambda wc: {
-            name: ood.get("table_column", name)
-            for name, ood in config["ood_sets"].items()
-        },
+        columns=lambda wc: canonical(
+            {
+                name: ood.get("table_column", name)
+                for name, ood in config["ood_sets"].items()
+            }
+        ),
     script:
         "../scripts/table4.py"

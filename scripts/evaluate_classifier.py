@@ -12,7 +12,7 @@ metrics = evaluate(model, ImageList(test["path"], test["label"], eval_transform(
                    runtime["eval_batch_size"], runtime["num_workers"],
                    kept_classes(test["label"], snakemake.params.restrict_logits))
 metrics.update(dataset=wc.dataset, trainset=wc.trainset, seed=int(wc.seed))
-if "oodset" in wc.keys():
+if "oodset" in wc.keys():  # noqa: SIM118 (wildcards are a list: `in` would test values)
     metrics["oodset"] = wc.oodset
 write_json(snakemake.output[0], metrics)
 log.info("metrics: %s", metrics)

@@ -6,14 +6,12 @@ from realfake.synthesis import SynthesisSettings, load_pipeline, synthesize_shar
 
 log = start_job(snakemake.log[0], snakemake.threads)
 runtime = snakemake.config["runtime"]
-p = dict(snakemake.params.synthesis)
-shard_size, guidance_mode = p.pop("shard_size"), p.pop("guidance_mode")
-settings = SynthesisSettings(**p)
+settings = SynthesisSettings(**snakemake.params.synthesis)
 train = read_manifest(snakemake.input.manifest, "train")
 captions = read_captions(snakemake.input.captions, len(train)) if snakemake.input.captions else None
-guidance = (guidance_rows(snakemake.input.guidance, guidance_mode, train["label"], train["index"])
+guidance = (guidance_rows(snakemake.input.guidance, settings.guidance_mode, train["label"], train["index"])
             if snakemake.input.guidance else None)
 pipe = load_pipeline(snakemake.params.model, settings, snakemake.input.lora or None, runtime["device"])
-n = synthesize_shard(pipe, snakemake.output[0], int(snakemake.wildcards.shard), shard_size, train,
-                     settings, captions, guidance, runtime["synthesis_batch_size"])
+n = synthesize_shard(pipe, snakemake.output.shard, int(snakemake.wildcards.shard), train, settings, captions,
+                     guidance, runtime["synthesis_batch_size"])
 log.info("shard %s: %d images", snakemake.wildcards.shard, n)

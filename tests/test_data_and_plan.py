@@ -6,10 +6,12 @@ import pytest
 from PIL import Image
 
 from realfake.atomic import atomic_path, write_text
+from realfake.config import ConfigError, check_references
 from realfake.data import DataError, image_folder_manifest, read_manifest, write_manifest
 from realfake.models import ModelPathError, resolve_model
-from realfake.plan import ConfigError, check_config, parse_trainset, trainset_shards, train_size
-from realfake.shards import image_seed, shard_range, shards_for_scale
+from realfake.plan import parse_trainset, shards_for_scale, train_size, trainset_shards
+from realfake.seeds import derive_seed
+from realfake.shards import shard_range
 
 
 def test_digits_manifest(digits):
@@ -20,13 +22,14 @@ def test_digits_manifest(digits):
     assert (digits[digits.split == "test"]["index"].diff().dropna() == 1).all()
     image = Image.open(train.path.iloc[0])
     assert image.size == (8, 8)
-    assert dict(zip(train.label, train.class_name))[3] == "three"
+    assert dict(zip(train.label, train.class_name, strict=True))[3] == "three"
 
 
 def test_digits_train_size_is_known_before_the_manifest(digits):
-    config = {"datasets": {"d": {"source": "digits", "digits": {"train_per_class": 5}}}}
+    config = {"datasets": {"d": {"source": "digits", "digits": {"train_per_class": 5, "test_fraction": 0.2,
+                                                                 "seed": 0}}}}
     assert train_size(config, "d") == (digits.split == "train").sum()
-    config["datasets"]["d"]["digits"] = {}
+    config["datasets"]["d"]["digits"]["train_per_class"] = None
     assert train_size(config, "d") == 1437
 
 
@@ -84,7 +87,7 @@ def test_shard_ranges_per_scale_share_shards():
     assert set(x1) <= set(x2) <= set(x10)  # 10x costs 10 units of synthesis, not 18
     covered = [i for s in x10 for i in shard_range(s, size)]
     assert covered[: 10 * n] == list(range(10 * n))
-    assert len({image_seed(0, i) for i in covered}) == len(covered)
+    assert len({derive_seed(0, "synthesis", i) for i in covered}) == len(covered)
 
 
 def test_trainset_parsing():
@@ -104,11 +107,11 @@ def test_config_cross_references_name_their_key():
               "models": {"build_tiny": True},
               "variants": {}, "finetunes": {}, "experiments": {"table1": {"variant": "v"}}}
     with pytest.raises(ConfigError, match=r"datasets.d.recipe: 'missing'"):
-        check_config(config)
+        check_references(config)
     config["datasets"]["d"]["recipe"] = "r"
     config["variants"]["v"] = {"finetune": "nope"}
     with pytest.raises(ConfigError, match=r"variants.v.finetune: 'nope'"):
-        check_config(config)
+        check_references(config)
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path):
@@ -121,10 +124,9 @@ def test_missing_model_folder_is_a_clear_error(tmp_path):
 
 def test_atomic_write_leaves_nothing_when_killed(tmp_path):
     target = tmp_path / "out.txt"
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
     write_text(target, "whole")
     assert target.read_text() == "whole" and list(tmp_path.iterdir()) == [target]
@@ -146,7 +148,7 @@ def test_ood_folders_map_to_training_labels(tmp_path):
                           "class_id": ["n01", "n02", "n03"]})
     _folder(tmp_path / "r", {"": {"n03": 2, "n01": 1}})
     m = ood_manifest(tmp_path / "r", train)
-    assert sorted(zip(m.class_id, m.label, m.class_name)) == [("n01", 0, "tench"), ("n03", 2, "shark"),
+    assert sorted(zip(m.class_id, m.label, m.class_name, strict=True)) == [("n01", 0, "tench"), ("n03", 2, "shark"),
                                                               ("n03", 2, "shark")]
     assert kept_classes(m.label, True) == [0, 2] and kept_classes(m.label, False) is None
     _folder(tmp_path / "v2", {"": {"1": 1}})
@@ -172,7 +174,7 @@ def test_experiment_references_name_their_key():
               "models": {"build_tiny": True}, "finetunes": {}, "variants": {"v": {"finetune": None}},
               "experiments": {"table1": {"variant": "v"}, "gap": {"dataset": "d", "variants": ["v", "w"]}}}
     with pytest.raises(ConfigError, match=r"experiments.gap.variants: 'w' is not a key of variants"):
-        check_config(config)
+        check_references(config)
     config["experiments"] = {"table1": {"variant": "v"}, "table4": {"dataset": "d", "trainsets": ["real"]}}
     with pytest.raises(ConfigError, match="needs at least one entry in ood_sets"):
-        check_config(config)
+        check_references(config)

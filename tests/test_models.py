@@ -79,41 +79,75 @@ def test_lora_training_resumes_exactly_after_a_kill(tiny_sd, digits, tmp_path, m
         torch.testing.assert_close(a[key], b[key])
 
 
-def test_shards_are_deterministic_and_webdataset_readable(tiny_sd, digits, tmp_path):
+def test_shards_are_indexed_deterministic_and_webdataset_readable(tiny_sd, digits, tmp_path):
     import webdataset as wds
 
-    from realfake.synthesis import SynthesisSettings, load_pipeline, read_shard_meta, synthesize_shard
+    from realfake.shards import ShardSamples, read_index, verify_shard
+    from realfake.synthesis import SynthesisSettings, image_seed, load_pipeline, synthesize_shard
 
     train = digits[digits.split == "train"].reset_index(drop=True)
-    settings = SynthesisSettings(resolution=32, num_inference_steps=4, seed=7)
+    settings = SynthesisSettings(resolution=32, num_inference_steps=4, seed=7, shard_size=6, image_format="png")
     pipe = load_pipeline(tiny_sd, settings, device="cpu")
     guidance = torch.randn(len(train), 64)
-    for name, batch in (("a.tar", 4), ("b.tar", 3)):  # batch size must not change the images
-        synthesize_shard(pipe, tmp_path / name, shard=9, shard_size=6, train=train,
-                         settings=settings, guidance=guidance, batch_size=batch)
-    meta = read_shard_meta(tmp_path / "a.tar")
+    for name, batch in (("a.tar", 4), ("b.tar", 3), ("c.tar", 4)):
+        synthesize_shard(pipe, tmp_path / name, 9, train, settings, guidance=guidance, batch_size=batch)
+    assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "c.tar").read_bytes()  # same run, same bytes
+    samples = ShardSamples([tmp_path / "a.tar"])
+    meta = [samples.meta(i) for i in range(len(samples))]
     assert [m["index"] for m in meta] == list(range(54, 60))
     assert [m["source_index"] for m in meta] == [i % 50 for i in range(54, 60)]
+    assert [m["seed"] for m in meta] == [image_seed(7, i) for i in range(54, 60)]
     assert meta[0]["prompt"] == f"photo of {train.class_name[4]}"
-    samples = list(wds.WebDataset(str(tmp_path / "a.tar"), shardshuffle=False).decode("pil")
-                   .to_tuple("png", "cls"))
-    assert len(samples) == 6 and samples[0][0].size == (32, 32)
-    assert [c for _, c in samples] == train.label[[i % 50 for i in range(54, 60)]].tolist()
-    other = list(wds.WebDataset(str(tmp_path / "b.tar"), shardshuffle=False).decode("rgb8").to_tuple("png"))
-    mine = list(wds.WebDataset(str(tmp_path / "a.tar"), shardshuffle=False).decode("rgb8").to_tuple("png"))
-    diffs = [np.abs(x[0].astype(int) - y[0].astype(int)).max() for x, y in zip(mine, other)]
-    assert max(diffs) <= 2  # identical up to float summation order
+    assert samples.labels.tolist() == train.label[[i % 50 for i in range(54, 60)]].tolist()
+    index = read_index(tmp_path / "a.tar")
+    assert index["nsamples"] == 6 and index["filesize"] == (tmp_path / "a.tar").stat().st_size
+    assert verify_shard(tmp_path / "a.tar") is None
+    streamed = list(wds.WebDataset(str(tmp_path / "a.tar"), shardshuffle=False).decode("pil")
+                    .to_tuple("png", "cls"))
+    assert len(streamed) == 6 and streamed[0][0].size == (32, 32)
+    assert [c for _, c in streamed] == samples.labels.tolist()
+    assert np.array_equal(np.asarray(streamed[2][0].convert("RGB")), np.asarray(samples.image(2)))
+    other = ShardSamples([tmp_path / "b.tar"])  # batch size changes only float summation order
+    diffs = [np.abs(np.asarray(samples.image(i), int) - np.asarray(other.image(i), int)).max() for i in range(6)]
+    assert max(diffs) <= 2
 
 
-def test_text_to_image_without_latent_prior(tiny_sd, digits, tmp_path):
-    from realfake.synthesis import SynthesisSettings, load_pipeline, synthesize_shard
+@pytest.mark.parametrize("image_format, ext", [("png", "png"), ("jpeg", "jpg"), ("webp", "webp")])
+def test_shard_image_formats_round_trip(tmp_path, image_format, ext):
+    from PIL import Image
 
-    train = digits[digits.split == "train"].reset_index(drop=True)
-    settings = SynthesisSettings(latent_prior=False, resolution=32, num_inference_steps=2)
-    pipe = load_pipeline(tiny_sd, settings, device="cpu")
-    assert type(pipe).__name__ == "StableDiffusionPipeline"
-    assert synthesize_shard(pipe, tmp_path / "t.tar", 0, 3, train, settings) == 3
-    assert len(tarfile.open(tmp_path / "t.tar").getnames()) == 9
+    from realfake.shards import ShardSamples, ShardWriter
+
+    ramp = np.linspace(0, 255, 32, dtype=np.uint8)
+    images = [Image.fromarray(np.stack([np.add.outer(ramp, ramp * k) // 2 for k in (0, 1, 2)], -1).astype(np.uint8))
+              for _ in range(3)]
+    with ShardWriter(tmp_path / "s.tar", image_format, 90) as sink:
+        for i, image in enumerate(images):
+            sink.write(f"{i:09d}", image, i, {"index": i})
+    with tarfile.open(tmp_path / "s.tar") as tar:
+        assert f"000000001.{ext}" in tar.getnames()
+    read = ShardSamples([tmp_path / "s.tar"])
+    assert read.labels.tolist() == [0, 1, 2] and read.meta(1) == {"index": 1}
+    error = np.abs(np.asarray(read.image(1), int) - np.asarray(images[1], int)).mean()
+    assert error == 0 if image_format == "png" else 0 < error < 8  # lossy, but the same picture
+
+
+def test_killed_shard_writer_leaves_nothing_that_looks_finished(tmp_path):
+    from PIL import Image
+
+    from realfake.shards import ShardError, ShardSamples, ShardWriter
+
+    with pytest.raises(KeyboardInterrupt), ShardWriter(tmp_path / "s.tar") as sink:
+        sink.write("000000000", Image.new("RGB", (4, 4)), 0, {})
+        raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / ".tmp-s.tar-123.partial").write_bytes(b"left by a SIGKILL")
+    with ShardWriter(tmp_path / "s.tar") as sink:
+        sink.write("000000000", Image.new("RGB", (4, 4)), 0, {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.index.json", "s.tar"]
+    (tmp_path / "s.index.json").unlink()
+    with pytest.raises(ShardError, match=r"s.tar: its index .*s.index.json is missing"):
+        ShardSamples([tmp_path / "s.tar"])
 
 
 def test_guidance_class_means_and_rows(digits, tmp_path):
@@ -145,10 +179,40 @@ def test_blip2_captions_one_per_image(digits, tmp_path):
     assert len(captions) == 5 and all(isinstance(c, str) and c for c in captions)
 
 
+def test_classifier_learns_digits_well_above_chance(tmp_path):
+    """resnet10t, 300 digits, 6 epochs: measured 93.3-95.8 % top-1 over seeds 0-2 (chance: 10 %)."""
+    from realfake.classifier import (
+        ImageList,
+        Recipe,
+        eval_transform,
+        evaluate,
+        load_classifier,
+        train_classifier,
+        train_transform,
+    )
+    from realfake.data import digits_manifest
+
+    digits = digits_manifest(tmp_path / "digits", train_per_class=30)
+    train, test = digits[digits.split == "train"], digits[digits.split == "test"]
+    recipe = Recipe(arch="resnet10t", epochs=6, batch_size=32, lr=0.05, decay_milestones=(4,), hflip=0.0,
+                    crop_scale=(0.8, 1.0), train_resolution=32, test_resolution=32, crop_pct=1.0)
+    train_classifier(ImageList(train.path, train.label, train_transform(recipe)), 10, [str(i) for i in range(10)],
+                     recipe, tmp_path / "c.pt", device="cpu")
+    model, _ = load_classifier(tmp_path / "c.pt", device="cpu")
+    assert evaluate(model, ImageList(test.path, test.label, eval_transform(recipe)))["top1"] > 80.0
+
+
 def test_classifier_learns_digits_and_resumes(digits, tmp_path, monkeypatch, caplog):
     import realfake.classifier as classifier_mod
-    from realfake.classifier import (ImageList, Recipe, eval_transform, evaluate, load_classifier,
-                                     train_classifier, train_transform)
+    from realfake.classifier import (
+        ImageList,
+        Recipe,
+        eval_transform,
+        evaluate,
+        load_classifier,
+        train_classifier,
+        train_transform,
+    )
 
     recipe = Recipe(arch="resnet10t", epochs=3, batch_size=16, lr=0.05, decay_milestones=(2,),
                     hflip=0.0, crop_scale=(0.8, 1.0), train_resolution=32, test_resolution=32, crop_pct=1.0)

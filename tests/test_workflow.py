@@ -1,36 +1,28 @@
 """The real Snakemake on a reduced copy of the demo config, in a temporary folder."""
 
 import json
+import os
 import re
+import shutil
+import signal
 import subprocess
-import tarfile
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import yaml
-
 from conftest import ROOT, snakemake_cmd
 
 
 def reduced_config() -> dict:
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config["datasets"]["digits"]["digits"]["train_per_class"] = 8  # 80 training images
-    config["tiny_models"]["pretrain"].update(vae_steps=10, unet_steps=10)
-    config["finetunes"]["realfake"].update(epochs=1, batch_size=16)
-    config["synthesis"]["shard_size"] = 32  # x1 needs 3 shards
-    config["recipes"]["demo"].update(epochs=1, batch_size=32, decay_milestones=[1])
-    config["runtime"]["lora_checkpoint_every"] = 2
-    config["experiments"].pop("table2")
-    config["experiments"].pop("table3")
-    config["experiments"].pop("table4")
-    config["experiments"].pop("gap")
-    return config
+    """The checked-in reduced demo (tests/config/reduced.yaml), as written (defaults not filled)."""
+    return yaml.safe_load((ROOT / "tests/config/reduced.yaml").read_text())
 
 
 def experiments_config() -> dict:
-    """The reduced config with Tables 2, 3 and 9 at their smallest."""
+    """The reduced config with Tables 2, 3, 4, 9 and the gap table at their smallest."""
     config = reduced_config()
     config["experiments"].update(table2={"variants": ["lp1_base", "realfake"]},
                                  table3={"dataset": "digits", "variant": "realfake", "scales": [1, 2]},
@@ -44,17 +36,19 @@ TABLES = ["all", "results/table2.csv", "results/table3.csv", "results/table4.csv
           "results/gap_vs_accuracy.csv"]
 
 
-def snakemake(workdir, *args, config=None):
+def snakemake(workdir, *args, config=None, text=None):
     if config is not None:
-        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+        text = yaml.safe_dump(config, sort_keys=False)
+    if text is not None:
+        (workdir / "config.yaml").write_text(text)
     # --configfile takes several values: targets must come before it
     cmd = snakemake_cmd() + [*args, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml")]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
 
 
-def planned_jobs(workdir, config) -> dict:
+def planned_jobs(workdir, config=None, text=None, *targets) -> dict:
     """Rule -> job count of a dry run (empty: nothing to do)."""
-    run = snakemake(workdir, "-n", config=config)
+    run = snakemake(workdir, "-n", *targets, config=config, text=text)
     assert run.returncode == 0, run.stderr + run.stdout
     text = run.stdout + run.stderr
     if "Nothing to be done" in text:
@@ -106,8 +100,9 @@ def test_shards_classifiers_metrics_table(built):
     workdir, _ = built
     shards = sorted((workdir / "results/digits/realfake/shards").glob("*.tar"))
     assert [s.name for s in shards] == [f"{i:05d}.tar" for i in range(5)]  # x1: 0-2, x2: 0-4
-    pngs = [n for s in shards[:3] for n in tarfile.open(s).getnames() if n.endswith(".png")]
-    assert len(pngs) == 96
+    from realfake.shards import ShardSamples
+
+    assert len(ShardSamples(shards[:3])) == 96 and all(s.with_name(s.stem + ".index.json").exists() for s in shards)
     for trainset, seed in (("real", 0), ("realfake/x1", 0), ("realfake/x1_real", 1)):
         folder = workdir / "results/digits" / trainset / f"seed{seed}"
         state = torch.load(folder / "classifier.pt", weights_only=True)
@@ -132,7 +127,7 @@ def test_ablation_scaling_and_seed_tables(built):
 
     t3 = pd.read_csv(workdir / "results/table3.csv")
     ours = t3.dropna(subset=["top1"])
-    assert sorted(zip(ours.scale, ours.real_data)) == [(1, 0), (1, 1), (2, 0)]
+    assert sorted(zip(ours.scale, ours.real_data, strict=True)) == [(1, 0), (1, 1), (2, 0)]
     assert (ours.top1 <= ours.top5).all()
     assert t3.set_index(["scale", "real_data"]).loc[(10, 0), "top1_paper"] == 76.0
     shards = sorted((workdir / "results/digits/realfake/shards").glob("*.tar"))
@@ -187,12 +182,13 @@ def test_missing_experiment_is_a_clear_error(built):
 def test_every_rule_logged(built):
     workdir, _ = built
     logs = {p.relative_to(workdir / "logs").as_posix() for p in (workdir / "logs").rglob("*.log")}
-    for expected in ("models/build_tiny_models.log", "models/pretrain_tiny_sd.log",
-                     "digits/build_manifest.log", "digits/caption_images.log", "digits/compute_guidance.log",
-                     "digits/train_lora/realfake.log", "digits/realfake/synthesize_shard/00000.log",
-                     "digits/realfake/x1/seed0/train_classifier.log", "table1.log"):
+    for expected in ("build_tiny_models.log", "pretrain_tiny_sd.log", "build_manifest/digits.log",
+                     "caption_images/digits.log", "compute_guidance/digits.log", "train_lora/digits/realfake.log",
+                     "synthesize_shard/digits/realfake/00000.log", "train_classifier/digits/realfake/x1/seed0.log",
+                     "evaluate_ood/digits/real/seed0/digits_blur5.log", "distribution_gap/digits/realfake/x1.log",
+                     "table1.log"):
         assert expected in logs
-    assert "LoRA trained" in (workdir / "logs/digits/train_lora/realfake.log").read_text()
+    assert "LoRA trained" in (workdir / "logs/train_lora/digits/realfake.log").read_text()
 
 
 def test_unchanged_config_has_nothing_to_do(built):
@@ -229,6 +225,38 @@ def test_classifier_edit_reruns_classifiers_evaluation_and_table_only(built):
     edited["recipes"]["demo"]["lr"] = 0.01
     assert planned_jobs(workdir, edited) == {"train_classifier": 6, "evaluate_classifier": 6,
                                              "table1": 1, "all": 1}
+
+
+def _reversed(value):
+    """The same config with every mapping's keys in reverse order."""
+    if isinstance(value, dict):
+        return {k: _reversed(value[k]) for k in reversed(list(value))}
+    return [_reversed(v) for v in value] if isinstance(value, list) else value
+
+
+def test_reordered_config_reruns_nothing(built):
+    workdir, config = built
+    assert planned_jobs(workdir, _reversed(config)) == {}
+    assert planned_jobs(workdir, text=yaml.safe_dump(config, sort_keys=True)) == {}
+
+
+def test_reformatted_config_reruns_nothing(built):
+    workdir, config = built
+    text = "# comments, flow style and JSON: the same values\n" + yaml.safe_dump(config, default_flow_style=True,
+                                                                                 width=60)
+    assert planned_jobs(workdir, text=text) == {}
+    assert planned_jobs(workdir, text=json.dumps(config, indent=1)) == {}
+
+
+def test_defaults_written_out_rerun_nothing(built):
+    workdir, config = built
+    explicit = json.loads(json.dumps(config))
+    explicit["variants"]["realfake"].update(guidance_scale=2, strength=0.75, scheduler="unipc", seed=0)  # 2: int
+    explicit["finetunes"]["realfake"].update(mmd_weight=0.05, rank=4, snr_gamma=None)
+    explicit["recipes"]["demo"].update(amp=True, momentum=0.9, weight_decay=5e-4, crop_scale=[0.7, 1])
+    explicit["synthesis"]["image_quality"] = 95
+    explicit["datasets"]["digits"]["digits"].update(test_fraction=0.2, seed=0)
+    assert planned_jobs(workdir, explicit) == {}
 
 
 def test_bad_config_names_the_key(built):
@@ -270,11 +298,35 @@ def test_report_bundles_tables_and_figure(built):
         assert name in html
 
 
+def paper_config_on_skeletons(folder) -> dict:
+    """config/paper.yaml with every data root pointed at an empty skeleton of its layout
+    (folders and annotation files, no images): what start-up checks, not what jobs read."""
+    config = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    layout_files = {"cub": ["images.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt"],
+                    "pet": ["annotations/trainval.txt", "annotations/test.txt"],
+                    "cars": ["devkit/cars_meta.mat", "devkit/cars_train_annos.mat", "cars_test_annos_withlabels.mat"]}
+    layout_dirs = {"cub": ["images"], "pet": ["images"], "cars": ["cars_train", "cars_test"],
+                   "eurosat": ["AnnualCrop"], "image_folder": ["train/n01440764", "val/n01440764"]}
+    for name, ds in config["datasets"].items():
+        block = ds[ds["source"]]
+        block["root"] = str(folder / name)
+        for rel in layout_dirs[ds["source"]]:
+            (folder / name / rel).mkdir(parents=True)
+        for rel in layout_files.get(ds["source"], []):
+            (folder / name / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name / rel).touch()
+    for name, ood in config["ood_sets"].items():
+        ood["root"] = str(folder / "ood" / name)
+        (folder / "ood" / name / "n01440764").mkdir(parents=True)
+    return config
+
+
 def test_paper_config_plans_the_whole_matrix(tmp_path):
-    """config/paper.yaml validates and plans (placeholder data roots are not read by a dry run)."""
+    """config/paper.yaml validates and plans (the roots hold only their layout's skeleton)."""
+    (tmp_path / "paper.yaml").write_text(yaml.safe_dump(paper_config_on_skeletons(tmp_path / "data")))
     # from the repository root, where the demo's config/config.yaml also lies: it must not be merged in
     run = subprocess.run(snakemake_cmd() + ["results/table1.csv", "results/table2.csv", "results/table3.csv",
-                                            "--configfile", "config/paper.yaml", "-n", "--forceall"],
+                                            "--configfile", str(tmp_path / "paper.yaml"), "-n", "--forceall"],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     text = run.stdout + run.stderr
@@ -284,6 +336,43 @@ def test_paper_config_plans_the_whole_matrix(tmp_path):
     assert 2563 < shards < 3000
     # one realfake LoRA per dataset (7), plus the plain, guided and matched ones on IN-10 and IN-100
     assert re.search(r"^train_lora\s+(\d+)$", text, re.M)[1] == "13"
+
+
+@pytest.mark.parametrize("dataset, missing, key", [
+    ("in10", "", "datasets.in10.image_folder.root"),
+    ("in100", "val/n01440764", "datasets.in100.image_folder.splits.test"),
+    ("cub", "classes.txt", "datasets.cub.cub.root"),
+])
+def test_missing_data_fails_the_dry_run_naming_key_and_path(tmp_path, dataset, missing, key):
+    config = paper_config_on_skeletons(tmp_path / "data")
+    gone = tmp_path / "data" / dataset / missing
+    shutil.rmtree(gone) if gone.is_dir() else gone.unlink()
+    (tmp_path / "paper.yaml").write_text(yaml.safe_dump(config))
+    run = subprocess.run(snakemake_cmd() + ["-n", "--configfile", str(tmp_path / "paper.yaml")],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode != 0
+    assert key in run.stdout + run.stderr and str(gone.parent if dataset == "in100" else gone) in \
+        run.stdout + run.stderr
+
+
+def test_image_folder_without_splits_builds_its_manifest(tmp_path):
+    from PIL import Image
+
+    for split, n in (("train", 3), ("val", 1)):
+        for cls in ("cat", "dog"):
+            (tmp_path / "folder" / split / cls).mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (8, 8), (i * 40, 0, 0)).save(tmp_path / "folder" / split / cls / f"{i}.png")
+    config = reduced_config()
+    config["datasets"]["pets"] = {"source": "image_folder", "recipe": "demo", "train_images": 6,
+                                  "image_folder": {"root": str(tmp_path / "folder")}}
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    run = snakemake(workdir, "--cores", "1", "data/pets/manifest.parquet", config=config)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    manifest = pd.read_parquet(workdir / "data/pets/manifest.parquet")
+    assert manifest.groupby("split").size().to_dict() == {"test": 2, "train": 6}
+    assert sorted(manifest.class_name.unique()) == ["cat", "dog"]
 
 
 def test_cost_plan_counts_jobs_and_gpu_hours(tmp_path, capsys):
@@ -301,3 +390,59 @@ def test_cost_plan_counts_jobs_and_gpu_hours(tmp_path, capsys):
     assert rows["train_classifier"][0] == "3" and float(rows["train_classifier"][2]) == \
         pytest.approx(classifier_hours, abs=0.05)
     assert rows["total"][0] == str(sum(int(r[0]) for k, r in rows.items() if k != "total"))
+
+
+def test_truncated_shard_is_named_found_and_rebuilt_alone(built):
+    """Runs last of the `built` tests: it damages a shard, then restores the finished state."""
+    from realfake.shards import ShardError, ShardSamples, main
+
+    workdir, config = built
+    folder = workdir / "results/digits/realfake/shards"
+    shard = folder / "00001.tar"
+    original = shard.read_bytes()
+    shard.write_bytes(original[: len(original) // 2])
+    with pytest.raises(ShardError, match=r"00001.tar is \d+ bytes, but its index says"):
+        ShardSamples(sorted(folder.glob("*.tar")))
+    assert main(["verify", str(folder)]) == 1  # found, nothing removed
+    assert main(["verify", "--remove", str(folder)]) == 0
+    assert not shard.exists() and sorted(p.name for p in folder.glob("*.tar")) == \
+        ["00000.tar", "00002.tar", "00003.tar", "00004.tar"]
+    assert planned_jobs(workdir, config, None, *TABLES)["synthesize_shard"] == 1
+    run = snakemake(workdir, "--cores", "2", str(shard.relative_to(workdir)), config=config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert shard.read_bytes() == original  # regenerated alone, identically
+    assert main(["verify", str(folder)]) == 0
+    assert snakemake(workdir, "--cores", "1", "--touch", *TABLES, config=config).returncode == 0
+
+
+def test_killed_synthesis_keeps_finished_shards_and_resumes_identically(built, tmp_path):
+    """SIGKILL Snakemake and its job while it makes 3 shards in series; rerun; compare bytes."""
+    reference, _ = built
+    config = reduced_config()
+    shards = [f"results/digits/realfake/shards/{i:05d}.tar" for i in range(3)]
+    upstream = snakemake(tmp_path, "--cores", "2", "results/digits/finetune/realfake/lora.safetensors",
+                         config=config)
+    assert upstream.returncode == 0, upstream.stderr[-3000:]
+    cmd = snakemake_cmd() + ["--cores", "1", *shards, "--directory", str(tmp_path),
+                             "--configfile", str(tmp_path / "config.yaml")]
+    job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while not (tmp_path / shards[0]).exists() and time.time() < deadline and job.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # into the next shard
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    folder = tmp_path / "results/digits/realfake/shards"
+    finished = sorted(p.name for p in folder.glob("*.tar") if not p.name.startswith("."))
+    assert finished and len(finished) < 3, finished  # killed mid-way
+    for name in finished:  # what exists is whole: it matches the uninterrupted run's bytes
+        assert (folder / name).read_bytes() == (reference / "results/digits/realfake/shards" / name).read_bytes()
+    assert not [p for p in folder.iterdir() if p.suffix in (".tar", ".json") and p.name.startswith(".")]
+
+    assert snakemake(tmp_path, "--unlock", config=config).returncode == 0
+    assert planned_jobs(tmp_path, config, None, *shards) == {"synthesize_shard": 3 - len(finished)}
+    rerun = snakemake(tmp_path, "--cores", "1", *shards, config=config)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    for name in ("00000.tar", "00001.tar", "00002.tar"):
+        assert (folder / name).read_bytes() == (reference / "results/digits/realfake/shards" / name).read_bytes()
+    assert not list(folder.glob(".tmp-*"))  # the rerun removed the killed writer's partial file

@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from realfake.data import DataError
-from realfake.registry import build_manifest, cars_manifest, cub_manifest, eurosat_manifest, pet_manifest
+from realfake.sources import build_manifest, cars_manifest, cub_manifest, eurosat_manifest, pet_manifest
 
 
 def _image(path):
@@ -52,7 +52,7 @@ def test_missing_layout_files_are_named(tmp_path):
     with pytest.raises(DataError, match="images.txt does not exist"):
         cub_manifest(tmp_path)
     with pytest.raises(DataError, match="unknown data set source 'planes'"):
-        build_manifest("planes", tmp_path, {})
+        build_manifest("planes", {}, tmp_path)
 
 
 def test_cars_devkit_layout(tmp_path):

@@ -17,8 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from realfake.data import IMAGE_SUFFIXES, DataError, manifest_frame, digits_manifest, image_folder_manifest, \
-    verify_image
+from realfake.data import (
+    IMAGE_SUFFIXES,
+    DataError,
+    digits_manifest,
+    image_folder_manifest,
+    manifest_frame,
+    verify_image,
+)
 
 
 def _table(path: Path, columns: int) -> list[list[str]]:
@@ -118,12 +124,74 @@ def _split_camel(name: str) -> str:
     return "".join(" " + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
 
 
-def build_manifest(source: str, images_dir: str | os.PathLike, settings: dict) -> pd.DataFrame:
-    """The manifest of a configured data set (``settings``: its source's config block)."""
+BUILDERS = {"image_folder": image_folder_manifest, "cub": cub_manifest, "pet": pet_manifest,
+            "cars": cars_manifest, "eurosat": eurosat_manifest}
+
+
+def build_manifest(source: str, settings: dict, images_dir: str | os.PathLike,
+                   train_images: int | None = None, key: str = "train_images") -> pd.DataFrame:
+    """The manifest of a configured data set (``settings``: its source's config block).
+
+    ``train_images`` (the configured train split size, which sized the shards) is checked
+    against what the data set holds; ``key`` names it in the error.
+    """
     if source == "digits":
-        return digits_manifest(images_dir, **settings)
-    builders = {"image_folder": image_folder_manifest, "cub": cub_manifest, "pet": pet_manifest,
-                "cars": cars_manifest, "eurosat": eurosat_manifest}
-    if source not in builders:
-        raise DataError(f"unknown data set source {source!r}: expected digits or one of {sorted(builders)}")
-    return builders[source](**settings)
+        frame = digits_manifest(images_dir, **settings)
+    elif source in BUILDERS:
+        frame = BUILDERS[source](**settings)
+    else:
+        raise DataError(f"unknown data set source {source!r}: expected digits or one of {sorted(BUILDERS)}")
+    found = int((frame["split"] == "train").sum())
+    if train_images is not None and found != train_images:
+        raise DataError(f"{key} is {train_images} but the data set holds {found} training images: "
+                        f"set it to {found}")
+    return frame
+
+
+# Start-up checks: what must exist before any job runs (files and folders only; a dry run
+# shows them). Contents (unreadable images, counts) are checked when the manifest is built.
+REQUIRED = {
+    "cub": ["images.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt", "images/"],
+    "pet": ["annotations/trainval.txt", "annotations/test.txt", "images/"],
+    "cars": ["devkit/cars_meta.mat", "devkit/cars_train_annos.mat", "cars_train/", "cars_test/"],
+}
+
+
+def check_layout(source: str, settings: dict, key: str) -> None:
+    """Raise DataError naming ``key`` and the path unless the source's layout is in place."""
+    root = Path(settings["root"])
+    if not root.is_dir():
+        raise DataError(f"{key}.root: {root} does not exist or is not a folder")
+    for rel in REQUIRED.get(source, []):
+        path = root / rel
+        if not (path.is_dir() if rel.endswith("/") else path.is_file()):
+            raise DataError(f"{key}.root: {path} is missing (expected the published {source} layout)")
+    if source == "cars" and not any((root / p).is_file() for p in ("cars_test_annos_withlabels.mat",
+                                                                   "devkit/cars_test_annos_withlabels.mat")):
+        raise DataError(f"{key}.root: {root}/cars_test_annos_withlabels.mat is missing (the labelled test "
+                        f"annotations, distributed separately from the devkit)")
+    if source in ("eurosat", "ood_folder"):
+        _class_folders(root, key)
+    if source == "image_folder":
+        _check_image_folder(root, settings, key)
+
+
+def _check_image_folder(root: Path, settings: dict, key: str) -> None:
+    classes = _class_folders(root / settings["splits"]["train"], f"{key}.splits.train")
+    test = _class_folders(root / settings["splits"]["test"], f"{key}.splits.test")
+    missing = sorted(classes - test)
+    if missing:
+        raise DataError(f"{key}.splits.test: {root / settings['splits']['test']} lacks the class folders "
+                        f"{missing[:5]} of the train split ({len(missing)} missing)")
+    names = settings.get("class_names")
+    if names not in (None, "imagenet") and not Path(names).is_file():
+        raise DataError(f"{key}.class_names: {names} does not exist (expected a JSON map folder -> name)")
+
+
+def _class_folders(folder: Path, key: str) -> set[str]:
+    if not folder.is_dir():
+        raise DataError(f"{key}: {folder} does not exist (expected one folder per class)")
+    found = {p.name for p in os.scandir(folder) if p.is_dir()}
+    if not found:
+        raise DataError(f"{key}: {folder} holds no class folders")
+    return found

@@ -1,0 +1,114 @@
+"""The one config loader: defaults from the schema (nested too), canonical params, clear errors."""
+
+import dataclasses
+import json
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from realfake import plan
+from realfake.classifier import Recipe
+from realfake.config import ConfigError, canonical, load_config, schema
+from realfake.lora import LoraSettings
+from realfake.synthesis import SynthesisSettings
+
+DEMO = ROOT / "config" / "config.yaml"
+
+
+def schema_defaults(definition: str) -> dict:
+    props = schema()["$defs"][definition]["properties"]
+    return {k: v["default"] for k, v in props.items() if "default" in v}
+
+
+@pytest.mark.parametrize("cls, definition", [(LoraSettings, "finetune"), (SynthesisSettings, "variant"),
+                                             (Recipe, "recipe")])
+def test_dataclass_defaults_equal_the_schema(cls, definition):
+    fields = {f.name: f.default for f in dataclasses.fields(cls)}
+    defaults = schema_defaults(definition)
+    shared = set(fields) & set(defaults)
+    assert len(shared) >= 8
+    assert {k: canonical(fields[k]) for k in shared} == {k: canonical(defaults[k]) for k in shared}
+
+
+def test_params_are_exactly_the_settings_dataclasses():
+    config = load_config(ROOT / "config/paper.yaml")
+    names = {f.name for f in dataclasses.fields(LoraSettings)}
+    assert set(plan.lora_params(config, "in10", "released")) == names
+    assert set(plan.synthesis_params(config, "in10", "released")) == {f.name for f in dataclasses.fields(SynthesisSettings)}
+    recipe = plan.classifier_params(config, "in1k", "realfake/x2_real", 3)
+    assert set(recipe["recipe"]) == {f.name for f in dataclasses.fields(Recipe)}
+    assert Recipe(**recipe["recipe"]).seed == 3 and recipe["synthetic_images"] == 2 * 1281167 and recipe["real"]
+    assert SynthesisSettings(**plan.synthesis_params(config, "cub", "lp0_base")).guidance_mode is None
+
+
+def test_nested_defaults_are_filled():
+    raw = yaml.safe_load(DEMO.read_text())
+    raw["datasets"]["folder"] = {"source": "image_folder", "recipe": "demo", "train_images": 6,
+                                 "image_folder": {"root": "/x"}}
+    del raw["datasets"]["digits"]["digits"]
+    config = load_config(raw)
+    assert config["datasets"]["folder"]["image_folder"] == {"root": "/x", "splits": {"train": "train", "test": "val"},
+                                                            "class_names": None, "verify_images": True}
+    assert config["datasets"]["digits"]["digits"] == {"test_fraction": 0.2, "train_per_class": None, "seed": 0}
+    assert "digits" not in config["datasets"]["folder"]  # a source block only where the source reads it
+    assert config["finetunes"]["realfake"]["max_steps"] is None and config["costs"] == {}
+    assert config["tiny_models"]["pretrain"]["batch_size"] == 64
+
+
+def test_numbers_are_normalised_and_params_ignore_key_order():
+    raw = yaml.safe_load(DEMO.read_text())
+    config = load_config(raw)
+    raw["variants"]["realfake"]["guidance_scale"] = 2  # an int where the schema says number
+    shuffled = json.loads(json.dumps(raw))
+    shuffled["variants"]["realfake"] = dict(reversed(list(shuffled["variants"]["realfake"].items())))
+    again = load_config(shuffled)
+    assert again["variants"]["realfake"]["guidance_scale"] == 2.0
+    assert isinstance(again["variants"]["realfake"]["guidance_scale"], float)
+    assert repr(plan.synthesis_params(again, "digits", "realfake")) == \
+        repr(plan.synthesis_params(config, "digits", "realfake"))
+    assert list(plan.synthesis_params(config, "digits", "realfake")) == \
+        sorted(plan.synthesis_params(config, "digits", "realfake"))
+
+
+def test_a_value_edit_changes_the_params():
+    raw = yaml.safe_load(DEMO.read_text())
+    before = plan.synthesis_params(load_config(raw), "digits", "realfake")
+    raw["variants"]["realfake"]["strength"] = 0.5
+    assert plan.synthesis_params(load_config(raw), "digits", "realfake") != before
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["variants"]["realfake"].update(guidance_scal=3), "variants.realfake: Additional properties"),
+    (lambda c: c["synthesis"].update(shard_size="big"), "synthesis.shard_size: 'big' is not of type 'integer'"),
+    (lambda c: c["datasets"].update(x={"source": "cub", "recipe": "demo", "train_images": 3}),
+     "datasets.x: 'cub' is a required property"),
+    (lambda c: c["datasets"].update(x={"source": "pet", "recipe": "demo", "pet": {"root": "/p"}}),
+     "datasets.x: 'train_images' is a required property"),
+    (lambda c: c["datasets"]["digits"].update(recipe="nope"), "datasets.digits.recipe: 'nope' is not a key"),
+])
+def test_bad_config_names_the_key(edit, message):
+    raw = yaml.safe_load(DEMO.read_text())
+    edit(raw)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        load_config(raw)
+
+
+def test_cost_plan_loads_a_config_without_optional_keys(tmp_path, capsys):
+    from realfake.costs import main
+
+    raw = yaml.safe_load(DEMO.read_text())
+    raw["recipes"]["demo"] = {"arch": "resnet10t"}  # no train_resolution: the schema's default
+    raw.pop("gap")
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(raw))
+    main(["results/table1.csv", "--configfile", str(tmp_path / "c.yaml"), "--all"])
+    assert "train_classifier" in capsys.readouterr().out
+
+
+def test_conda_env_names_no_local_path_and_scripts_reach_the_library():
+    """Snakemake copies the env file into .snakemake/conda/: relative -r/-e paths would break there."""
+    env = yaml.safe_load((ROOT / "envs/realfake.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert not [p for p in pip if p.startswith(("-r", "-e", ".", "/"))]
+    assert {p.split("==")[0] for p in pip} >= {"torch", "diffusers", "snakemake", "timm", "webdataset"}
+    assert (ROOT / "scripts/realfake/config.py").resolve() == (ROOT / "realfake/config.py").resolve()
