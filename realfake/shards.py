@@ -210,17 +210,19 @@ def main(argv=None) -> int:
     parser.add_argument("--remove", action="store_true",
                         help="delete bad shards and their indexes: the next snakemake run rebuilds only them")
     args = parser.parse_args(argv)
-    shards, bad = shard_files(args.paths), 0
+    shards, bad = shard_files(args.paths), []
     for shard in shards:
         problem = verify_shard(shard)
         if problem:
-            bad += 1
+            bad.append(shard)
             print(f"BAD {problem}")
             if args.remove:
                 shard.unlink(missing_ok=True)
                 index_path(shard).unlink(missing_ok=True)
-                print(f"removed {shard}")
-    print(f"{len(shards)} shards checked, {bad} bad")
+    print(f"{len(shards)} shards checked, {len(bad)} bad")
+    if bad and args.remove:
+        # Snakemake does not remake a missing input of finished jobs: name the shards as targets
+        print("removed; rebuild them with: snakemake [--profile ...] " + " ".join(str(s) for s in bad))
     return 1 if bad and not args.remove else 0
 
 

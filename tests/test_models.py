@@ -132,6 +132,27 @@ def test_shard_image_formats_round_trip(tmp_path, image_format, ext):
     assert error == 0 if image_format == "png" else 0 < error < 8  # lossy, but the same picture
 
 
+def test_training_set_holds_real_then_the_scales_synthetic_share(digits, tmp_path):
+    from PIL import Image
+
+    from realfake.classifier import training_set
+    from realfake.shards import ShardError, ShardWriter
+
+    train = digits[digits.split == "train"]
+    for shard in range(2):
+        with ShardWriter(tmp_path / f"{shard:05d}.tar") as sink:
+            for i in range(shard * 4, shard * 4 + 4):
+                sink.write(f"{i:09d}", Image.new("RGB", (8, 8), (i, 0, 0)), 9 - i % 10, {"index": i})
+    shards = [tmp_path / "00000.tar", tmp_path / "00001.tar"]
+    both = training_set(train, shards, 6, True, transform=lambda im: np.asarray(im)[0, 0, 0])
+    assert len(both) == len(train) + 6
+    assert [both[len(train) + k] for k in range(6)] == [(k, 9 - k) for k in range(6)]  # first 6, in order
+    assert both[0][1] == train.label.iloc[0]
+    assert len(training_set(train, shards, 8, False, transform=lambda im: im)) == 8
+    with pytest.raises(ShardError, match="hold 8 images, fewer than the 9 requested"):
+        training_set(train, shards, 9, False, transform=lambda im: im)
+
+
 def test_killed_shard_writer_leaves_nothing_that_looks_finished(tmp_path):
     from PIL import Image
 
