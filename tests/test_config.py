@@ -112,3 +112,18 @@ def test_conda_env_names_no_local_path_and_scripts_reach_the_library():
     assert not [p for p in pip if p.startswith(("-r", "-e", ".", "/"))]
     assert {p.split("==")[0] for p in pip} >= {"torch", "diffusers", "snakemake", "timm", "webdataset"}
     assert (ROOT / "scripts/realfake/config.py").resolve() == (ROOT / "realfake/config.py").resolve()
+
+
+@pytest.mark.parametrize("visible, expected", [("0", ["gpu=1"]), ("0,1", ["gpu=2"]), ("", None)])
+def test_local_profile_caps_gpu_jobs_at_this_machines_gpus(monkeypatch, visible, expected):
+    """GPU rules declare resources: gpu=1; profiles/local caps gpu at the visible GPUs, none on CPU."""
+    from snakemake.profiles import ProfileConfigFileParser
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    with open(ROOT / "profiles/local/config.yaml") as stream:
+        parsed = ProfileConfigFileParser().parse(stream)
+    assert parsed.get("resources") == expected
+    rules = "".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
+    for rule in ("train_lora", "synthesize_shard", "train_classifier", "evaluate_classifier", "caption_images"):
+        body = rules.split(f"rule {rule}:")[1].split("\nrule ")[0]
+        assert "gpu=1" in body, rule
