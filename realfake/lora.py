@@ -44,7 +44,10 @@ class LoraSettings:
     visual_guidance: bool = True
     distribution_matching: bool = True
     mmd_weight: float = 0.05
-    snr_gamma: float | None = None
+    mmd_form: str = "paper"
+    mmd_group_size: int | None = 8
+    snr_gamma: float | None = 5.0
+    train_fraction: float = 1.0
     guidance_mode: str = "class_mean"
     injection: str = "replace_last"
     prompt_template: str = "photo of {classname}"
@@ -94,14 +97,17 @@ class AugmentedImages(torch.utils.data.Dataset):
 def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSettings,
                captions: list[str] | None = None, guidance: torch.Tensor | None = None,
                checkpoint_path: str | os.PathLike | None = None, checkpoint_every: int = 0,
-               device: str = "auto", num_workers: int = 0) -> dict:
+               device: str = "auto", num_workers: int = 0, loss_log: str | os.PathLike | None = None,
+               log_every: int = 50) -> dict:
     """Fine-tune a LoRA on ``train`` (manifest rows) and save it with ``save_lora_weights``.
 
     ``guidance`` holds one visual-guidance vector per training image (None: no guidance).
+    ``loss_log``: a CSV that gets L_simple, L_MMD and gamma * L_MMD / L_simple every ``log_every`` steps.
     """
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
+    train, captions, guidance = training_subset(train, captions, guidance, settings.train_fraction, settings.seed)
     dev = pick_device(device)
     parts = load_sd_components(model)
     for module in (parts.vae, parts.text_encoder, parts.unet):
@@ -134,6 +140,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
         set_peft_model_state_dict(parts.unet, weights)
     mmd_weight = settings.mmd_weight if settings.distribution_matching else 0.0
     progress = tqdm(total=total_steps, initial=step, desc="LoRA")
+    losses = LossLog(loss_log, log_every, mmd_weight, resumed_at=step)
     running = {}
     while step < total_steps:
         epoch, position = divmod(step, steps_per_epoch)
@@ -154,7 +161,8 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
                 residual, timesteps = noise_residual(parts.unet, parts.noise_scheduler, latents, states, g)
             weights = (min_snr_weights(parts.noise_scheduler, timesteps, settings.snr_gamma)
                        if settings.snr_gamma else None)
-            l_simple, l_mmd = diffusion_losses(residual, weights)
+            l_simple, l_mmd = diffusion_losses(residual, weights, group_size=settings.mmd_group_size,
+                                               form=settings.mmd_form)
             loss = l_simple + mmd_weight * l_mmd
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
@@ -164,16 +172,67 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
             scaler.update()
             step += 1
             running = {"loss": loss.item(), "l_simple": l_simple.item(), "l_mmd": l_mmd.item()}
+            losses.record(step, running)
             progress.update(1)
             progress.set_postfix(running)
             if checkpoint_path and checkpoint_every and step % checkpoint_every == 0 and step < total_steps:
                 save_checkpoint(checkpoint_path, fingerprint, step, get_peft_model_state_dict(parts.unet),
                                 optimizer, scaler)
     progress.close()
+    losses.close()
     save_lora(parts.unet, out_path)
     if checkpoint_path:
         Path(checkpoint_path).unlink(missing_ok=True)
     return {"steps": step, **running}
+
+
+def training_subset(train, captions, guidance, fraction: float, seed: int):
+    """A seeded random ``fraction`` of the training images, with their captions and guidance
+    (the released script trained on a random half; the paper on everything)."""
+    if fraction >= 1.0:
+        return train, captions, guidance
+    import numpy as np
+
+    rng = np.random.default_rng(derive_seed(seed, "subset"))
+    keep = np.sort(rng.choice(len(train), max(1, round(fraction * len(train))), replace=False))
+    return (train.iloc[keep].reset_index(drop=True), None if captions is None else [captions[i] for i in keep],
+            None if guidance is None else guidance[torch.as_tensor(keep)])
+
+
+class LossLog:
+    """L_simple, L_MMD and the weighted ratio gamma * L_MMD / L_simple every N steps: a CSV
+    (a run resumed at step k keeps the rows up to k and goes on) and TensorBoard where installed."""
+
+    COLUMNS = ["step", "loss", "l_simple", "l_mmd", "weighted_mmd_ratio"]
+
+    def __init__(self, path, every: int, mmd_weight: float, resumed_at: int = 0):
+        self.path, self.every, self.mmd_weight, self.board = path, every, mmd_weight, None
+        if path is None:
+            return
+        rows = Path(path).read_text().splitlines()[1:] if resumed_at and Path(path).exists() else []
+        kept = [r for r in rows if int(r.split(",")[0]) <= resumed_at]
+        Path(path).write_text("\n".join([",".join(self.COLUMNS), *kept]) + "\n")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.board = SummaryWriter(str(Path(path).with_suffix("")) + "-tensorboard")
+        except ImportError:  # tensorboard is optional
+            pass
+
+    def record(self, step: int, values: dict) -> None:
+        if self.path is None or step % self.every:
+            return
+        ratio = self.mmd_weight * values["l_mmd"] / max(values["l_simple"], 1e-12)
+        row = [step, values["loss"], values["l_simple"], values["l_mmd"], ratio]
+        with open(self.path, "a") as f:
+            f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n")
+        if self.board is not None:
+            for name, value in zip(self.COLUMNS[1:], row[1:], strict=True):
+                self.board.add_scalar(name, value, step)
+
+    def close(self) -> None:
+        if self.board is not None:
+            self.board.close()
 
 
 def save_lora(unet, out_path: str | os.PathLike) -> None:

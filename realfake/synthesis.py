@@ -32,7 +32,7 @@ class SynthesisSettings:
     guidance_scale: float = 2.0
     strength: float = 0.75
     resolution: int = 512
-    lora_scale: float = 1.0
+    lora_scale: float = 0.5
     negative_prompt: str = "distorted, unrealistic, blurry, out of frame"
     prompt_template: str = "photo of {classname}"
     prompt_suffix: str = ""

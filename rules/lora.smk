@@ -7,7 +7,8 @@ rule train_lora:
     output:
         LORA,
     log:
-        "logs/train_lora/{dataset}/{finetune}.log",
+        main="logs/train_lora/{dataset}/{finetune}.log",
+        losses="logs/train_lora/{dataset}/{finetune}.losses.csv",
     benchmark:
         "benchmarks/train_lora/{dataset}/{finetune}.tsv"
     conda:

@@ -4,7 +4,7 @@ from realfake.guidance import guidance_rows
 from realfake.jobs import start_job
 from realfake.lora import LoraSettings, train_lora
 
-log = start_job(snakemake.log[0], snakemake.threads)
+log = start_job(snakemake.log.main, snakemake.threads)
 runtime = snakemake.config["runtime"]
 settings = LoraSettings(**snakemake.params.lora)
 train = read_manifest(snakemake.input.manifest, "train")
@@ -14,5 +14,6 @@ guidance = (guidance_rows(snakemake.input.guidance, settings.guidance_mode, trai
 stats = train_lora(snakemake.params.model, train, snakemake.output[0], settings, captions, guidance,
                    checkpoint_path=snakemake.output[0] + ".checkpoint.pt",
                    checkpoint_every=runtime["lora_checkpoint_every"], device=runtime["device"],
-                   num_workers=runtime["num_workers"])
+                   num_workers=runtime["num_workers"], loss_log=snakemake.log.losses,
+                   log_every=runtime["lora_log_every"])
 log.info("LoRA trained: %s", stats)

@@ -73,3 +73,45 @@ def test_prompt_template_with_and_without_caption():
     assert build_prompt("photo of {classname}", "tench", "a man holding a fish") == \
         "photo of tench, a man holding a fish"
     assert build_prompt("photo of {classname}", "tench", None, ", best quality") == "photo of tench, best quality"
+
+
+def _hand_mmd(r, w, group, form):
+    """Independent loop: per group, per latent element, then averaged over groups."""
+    import numpy as np
+
+    r, w = r.double().numpy().reshape(len(r), -1), w.double().numpy()
+    terms = []
+    for start in range(0, len(r), group):
+        rg, wg = r[start:start + group], w[start:start + group]
+        if form == "paper":
+            terms.append(np.mean([np.mean(np.sqrt(wg) * rg[:, e]) ** 2 for e in range(r.shape[1])]))
+        else:
+            terms.append(sum(np.sum(wg * rg[:, e]) ** 2 for e in range(r.shape[1])) / r.shape[1])
+    return float(np.mean(terms))
+
+
+@pytest.mark.parametrize("form", ["paper", "released"])
+def test_grouped_mmd_forms_match_hand_computation(form):
+    r, w = torch.randn(16, 4, 3, 3, dtype=torch.float64), torch.rand(16, dtype=torch.float64) * 5
+    l_simple, l_mmd = diffusion_losses(r, w, group_size=8, form=form)
+    assert l_mmd.item() == pytest.approx(_hand_mmd(r, w, 8, form), rel=1e-9)
+    assert l_simple.item() == pytest.approx(float((r.pow(2).mean(dim=(1, 2, 3)) * w).mean()), rel=1e-9)
+
+
+def test_released_mmd_is_the_released_codes_expression():
+    """0.003 * F.mse_loss(sum_i w_i eps_theta_i, sum_i w_i eps_i) over one GPU's batch of 8."""
+    eps, eps_theta, w = torch.randn(8, 4, 8, 8), torch.randn(8, 4, 8, 8), torch.rand(8)
+    shape = (-1, 1, 1, 1)
+    released = torch.nn.functional.mse_loss((w.view(shape) * eps_theta).sum(0), (w.view(shape) * eps).sum(0))
+    _, l_mmd = diffusion_losses(eps - eps_theta, w, group_size=8, form="released")
+    assert l_mmd.item() == pytest.approx(released.item(), rel=1e-5)
+
+
+def test_grouped_mmd_does_not_depend_on_batch_size():
+    """Groups of 8: a step of 64 and eight steps of 8 see the same term (8x a batch-64 MMD)."""
+    r = torch.randn(64, 4, 4, 4)
+    _, grouped = diffusion_losses(r, group_size=8)
+    per_step = torch.stack([diffusion_losses(chunk, group_size=8)[1] for chunk in r.split(8)]).mean()
+    assert grouped.item() == pytest.approx(per_step.item(), rel=1e-5)
+    _, whole = diffusion_losses(r)
+    assert 4 < grouped.item() / whole.item() < 16  # E||mean r||^2 falls as 1/N

@@ -55,7 +55,8 @@ def test_lora_training_resumes_exactly_after_a_kill(tiny_sd, digits, tmp_path, m
     train = digits[digits.split == "train"].reset_index(drop=True)
     guidance = torch.randn(len(train), 64)
     whole = tmp_path / "whole.safetensors"
-    stats = train_lora(tiny_sd, train, whole, SETTINGS, guidance=guidance)
+    stats = train_lora(tiny_sd, train, whole, SETTINGS, guidance=guidance, loss_log=tmp_path / "whole.csv",
+                       log_every=1)
     assert stats["steps"] == 4 and stats["l_mmd"] <= stats["l_simple"]
 
     ckpt = tmp_path / "resumed.safetensors.checkpoint.pt"
@@ -63,13 +64,19 @@ def test_lora_training_resumes_exactly_after_a_kill(tiny_sd, digits, tmp_path, m
     monkeypatch.setattr(lora_mod, "save_lora", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):  # killed after step 4, before the output was written
         train_lora(tiny_sd, train, tmp_path / "resumed.safetensors", SETTINGS, guidance=guidance,
-                   checkpoint_path=ckpt, checkpoint_every=2)
+                   checkpoint_path=ckpt, checkpoint_every=2, loss_log=tmp_path / "resumed.csv", log_every=1)
     assert ckpt.exists() and not (tmp_path / "resumed.safetensors").exists()
     assert torch.load(ckpt, weights_only=True)["progress"] == 2
     monkeypatch.setattr(lora_mod, "save_lora", real_save)
     train_lora(tiny_sd, train, tmp_path / "resumed.safetensors", SETTINGS, guidance=guidance,
-               checkpoint_path=ckpt, checkpoint_every=2)
+               checkpoint_path=ckpt, checkpoint_every=2, loss_log=tmp_path / "resumed.csv", log_every=1)
     assert not ckpt.exists()
+    import pandas as pd
+
+    log = pd.read_csv(tmp_path / "whole.csv")
+    assert log.step.tolist() == [1, 2, 3, 4]
+    assert np.allclose(log.weighted_mmd_ratio, SETTINGS.mmd_weight * log.l_mmd / log.l_simple, rtol=1e-4)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "resumed.csv"), log)  # rows 3-4 not doubled
 
     from safetensors.torch import load_file
 
@@ -276,3 +283,16 @@ def test_classifier_learns_digits_and_resumes(digits, tmp_path, monkeypatch, cap
     data = ImageList(threes.path, threes.label, eval_transform(recipe))
     assert evaluate(Fixed(), data)["top1"] == 0.0  # 7 wins among all classes
     assert evaluate(Fixed(), data, keep_classes=[1, 3, 5])["top1"] == 100.0  # 7's logit is dropped
+
+
+def test_lora_trains_on_a_seeded_subset(digits):
+    from realfake.lora import training_subset
+
+    train = digits[digits.split == "train"].reset_index(drop=True)
+    captions, guidance = [f"c{i}" for i in range(len(train))], torch.arange(len(train))[:, None]
+    half, caps, guide = training_subset(train, captions, guidance, 0.5, seed=42)
+    assert len(half) == 25 and caps == [f"c{i}" for i in guide[:, 0].tolist()]
+    assert half.path.tolist() == train.path[guide[:, 0].numpy()].tolist()
+    again = training_subset(train, captions, guidance, 0.5, seed=42)[0]
+    assert again.path.tolist() == half.path.tolist()
+    assert training_subset(train, captions, guidance, 1.0, seed=42)[0] is train

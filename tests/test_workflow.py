@@ -420,6 +420,7 @@ def test_killed_synthesis_keeps_finished_shards_and_resumes_identically(tmp_path
     """SIGKILL Snakemake and its job while it writes the 2nd of 3 shards in series; --unlock;
     rerun: finished shards are kept, and every shard equals an uninterrupted run's bytes."""
     config = reduced_config()
+    config["runtime"]["synthesis_batch_size"] = 4  # 8 batches a shard: time to catch one in flight
     shards = [f"results/digits/realfake/shards/{i:05d}.tar" for i in range(3)]
     folder = tmp_path / "results/digits/realfake/shards"
     upstream = snakemake(tmp_path, "--cores", "2", "results/digits/finetune/realfake/lora.safetensors",
