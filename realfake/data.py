@@ -17,6 +17,7 @@ from realfake.atomic import atomic_path, write_parquet
 
 MANIFEST_COLUMNS = ["split", "index", "path", "label", "class_name", "class_id"]  # class_id: folder name
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+IMAGENET10_INDICES = [0, 217, 482, 491, 497, 566, 569, 571, 574, 701]  # ImageNette's classes
 DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
@@ -62,19 +63,40 @@ def digits_split(test_fraction: float = 0.2, train_per_class: int | None = None,
     return np.sort(train), np.sort(test)
 
 
+def class_list(classes) -> list[str] | None:
+    """The class folders a data set takes: ``imagenet10`` (ImageNette's ten ImageNet-1K classes),
+    ``imagenet100`` (the CMC list of Tian et al. 2020, shipped), a list of folder names, or
+    None (every folder of the train split)."""
+    if classes == "imagenet10":
+        from timm.data import ImageNetInfo
+
+        names = ImageNetInfo().label_names()
+        return [names[i] for i in IMAGENET10_INDICES]
+    if classes == "imagenet100":
+        return (Path(__file__).parent / "reference" / "imagenet100_wnids.txt").read_text().split()
+    return None if classes is None else list(classes)
+
+
 def image_folder_manifest(root: str | os.PathLike, splits: dict[str, str],
                           class_names: str | os.PathLike | None = None,
-                          verify_images: bool = True) -> pd.DataFrame:
+                          verify_images: bool = True, classes=None) -> pd.DataFrame:
     """Manifest of ``<root>/<folder>/<class>/<image>`` for each ``{split: folder}``.
 
-    Labels follow the sorted class folders of the train split. ``class_names`` is an optional
-    JSON file mapping folder name to human class name (e.g. WordNet id to "tench").
+    Labels follow the sorted class folders of the train split, or of ``classes`` (see
+    ``class_list``: e.g. IN-10 and IN-100 taken from an ImageNet-1K root). ``class_names`` is an
+    optional JSON file mapping folder name to human class name (e.g. WordNet id to "tench").
     """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"dataset root {root} does not exist or is not a folder")
     train_dir = root / splits["train"]
-    classes = sorted(p.name for p in _subfolders(train_dir))
+    found = {p.name for p in _subfolders(train_dir)}
+    wanted = class_list(classes)
+    missing = sorted(set(wanted or []) - found)
+    if missing:
+        raise DataError(f"{train_dir} lacks the class folders {missing[:5]} of the class list "
+                        f"({len(missing)} missing)")
+    classes = sorted(wanted or found)
     names = _class_name_map(class_names, classes)
     rows = []
     for split, folder in splits.items():

@@ -177,7 +177,16 @@ def check_layout(source: str, settings: dict, key: str) -> None:
 
 
 def _check_image_folder(root: Path, settings: dict, key: str) -> None:
+    from realfake.data import class_list
+
     classes = _class_folders(root / settings["splits"]["train"], f"{key}.splits.train")
+    wanted = class_list(settings.get("classes"))
+    if wanted is not None:
+        missing = sorted(set(wanted) - classes)
+        if missing:
+            raise DataError(f"{key}.classes: {root / settings['splits']['train']} lacks the class folders "
+                            f"{missing[:5]} ({len(missing)} of the {len(wanted)} listed are missing)")
+        classes = set(wanted)
     test = _class_folders(root / settings["splits"]["test"], f"{key}.splits.test")
     missing = sorted(classes - test)
     if missing:

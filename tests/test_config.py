@@ -49,7 +49,8 @@ def test_nested_defaults_are_filled():
     del raw["datasets"]["digits"]["digits"]
     config = load_config(raw)
     assert config["datasets"]["folder"]["image_folder"] == {"root": "/x", "splits": {"train": "train", "test": "val"},
-                                                            "class_names": None, "verify_images": True}
+                                                            "class_names": None, "verify_images": True,
+                                                            "classes": None}
     assert config["datasets"]["digits"]["digits"] == {"test_fraction": 0.2, "train_per_class": None, "seed": 0}
     assert "digits" not in config["datasets"]["folder"]  # a source block only where the source reads it
     assert config["finetunes"]["realfake"]["max_steps"] is None and config["costs"] == {}

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 from PIL import Image
 
 from realfake.atomic import atomic_path, write_text
@@ -178,3 +179,30 @@ def test_experiment_references_name_their_key():
     config["experiments"] = {"table1": {"variant": "v"}, "table4": {"dataset": "d", "trainsets": ["real"]}}
     with pytest.raises(ConfigError, match="needs at least one entry in ood_sets"):
         check_references(config)
+
+
+def test_imagenet_subsets_are_the_papers_class_lists():
+    from realfake.data import class_list
+
+    in10 = class_list("imagenet10")
+    assert in10 == ["n01440764", "n02102040", "n02979186", "n03000684", "n03028079", "n03394916", "n03417042",
+                    "n03425413", "n03445777", "n03888257"]  # tench ... parachute: IN-1K 0, 217, ..., 701
+    in100 = class_list("imagenet100")
+    assert len(set(in100)) == 100 and in100[:2] == ["n02869837", "n01749939"]
+    shared = ROOT.parent / "shared/paper/imagenet100_wnids.txt"
+    if shared.exists():
+        assert in100 == shared.read_text().split()
+    assert class_list(None) is None and class_list(["b", "a"]) == ["b", "a"]
+
+
+def test_class_list_takes_a_subset_and_names_a_missing_class(tmp_path):
+    from realfake.sources import check_layout
+
+    _folder(tmp_path, {"train": {"n01": 2, "n02": 1, "n03": 1}, "val": {"n01": 1, "n02": 1, "n03": 1}})
+    m = image_folder_manifest(tmp_path, {"train": "train", "test": "val"}, classes=["n03", "n01"])
+    assert sorted(m.class_id.unique()) == ["n01", "n03"] and m[m.class_id == "n03"].label.unique().tolist() == [1]
+    settings = {"root": str(tmp_path), "splits": {"train": "train", "test": "val"}, "classes": ["n01", "n09"]}
+    with pytest.raises(DataError, match=r"d.image_folder.classes: .*train lacks the class folders \['n09'\]"):
+        check_layout("image_folder", settings, "d.image_folder")
+    with pytest.raises(DataError, match=r"lacks the class folders \['n09'\]"):
+        image_folder_manifest(tmp_path, {"train": "train", "test": "val"}, classes=["n01", "n09"])

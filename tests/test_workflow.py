@@ -306,11 +306,16 @@ def paper_config_on_skeletons(folder) -> dict:
                     "pet": ["annotations/trainval.txt", "annotations/test.txt"],
                     "cars": ["devkit/cars_meta.mat", "devkit/cars_train_annos.mat", "cars_test_annos_withlabels.mat"]}
     layout_dirs = {"cub": ["images"], "pet": ["images"], "cars": ["cars_train", "cars_test"],
-                   "eurosat": ["AnnualCrop"], "image_folder": ["train/n01440764", "val/n01440764"]}
+                   "eurosat": ["AnnualCrop"]}
+    from realfake.data import class_list
+
     for name, ds in config["datasets"].items():
         block = ds[ds["source"]]
         block["root"] = str(folder / name)
-        for rel in layout_dirs[ds["source"]]:
+        classes = class_list(block.get("classes")) or ["n01440764"]
+        dirs = [f"{s}/{c}" for s in ("train", "val") for c in classes] if ds["source"] == "image_folder" \
+            else layout_dirs[ds["source"]]
+        for rel in dirs:
             (folder / name / rel).mkdir(parents=True)
         for rel in layout_files.get(ds["source"], []):
             (folder / name / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -340,7 +345,8 @@ def test_paper_config_plans_the_whole_matrix(tmp_path):
 
 @pytest.mark.parametrize("dataset, missing, key", [
     ("in10", "", "datasets.in10.image_folder.root"),
-    ("in100", "val/n01440764", "datasets.in100.image_folder.splits.test"),
+    ("in100", "val/n02869837", "datasets.in100.image_folder.splits.test"),
+    ("in10", "train/n03888257", "datasets.in10.image_folder.classes"),
     ("cub", "classes.txt", "datasets.cub.cub.root"),
 ])
 def test_missing_data_fails_the_dry_run_naming_key_and_path(tmp_path, dataset, missing, key):
@@ -351,8 +357,8 @@ def test_missing_data_fails_the_dry_run_naming_key_and_path(tmp_path, dataset, m
     run = subprocess.run(snakemake_cmd() + ["-n", "--configfile", str(tmp_path / "paper.yaml")],
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert run.returncode != 0
-    assert key in run.stdout + run.stderr and str(gone.parent if dataset == "in100" else gone) in \
-        run.stdout + run.stderr
+    named = gone.parent if "/" in missing else gone  # a missing class: its split folder is named
+    assert key in run.stdout + run.stderr and str(named) in run.stdout + run.stderr
 
 
 def test_image_folder_without_splits_builds_its_manifest(tmp_path):
