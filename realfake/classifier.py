@@ -41,6 +41,7 @@ class Recipe:
     decay_milestones: tuple = (50, 100, 150)
     decay_rate: float = 0.2
     warmup_epochs: int = 0
+    warmup_lr: float | None = None
     min_lr: float = 0.0
     label_smoothing: float = 0.0
     mixup: float = 0.0
@@ -53,6 +54,7 @@ class Recipe:
     train_resolution: int = 224
     test_resolution: int = 224
     crop_pct: float = 0.875
+    interpolation: str = "bilinear"
     amp: bool = True
     seed: int = 0
 
@@ -113,7 +115,8 @@ def train_transform(recipe: Recipe):
 def eval_transform(recipe: Recipe):
     from timm.data import create_transform
 
-    return create_transform(recipe.test_resolution, is_training=False, crop_pct=recipe.crop_pct)
+    return create_transform(recipe.test_resolution, is_training=False, crop_pct=recipe.crop_pct,
+                            interpolation=recipe.interpolation)
 
 
 def create_model(recipe: Recipe, num_classes: int):
@@ -155,7 +158,7 @@ def _optimizer_and_scheduler(recipe: Recipe, model):
     scheduler, _ = create_scheduler_v2(optimizer, sched=recipe.scheduler, num_epochs=recipe.epochs,
                                        decay_milestones=list(recipe.decay_milestones),
                                        decay_rate=recipe.decay_rate, warmup_epochs=recipe.warmup_epochs,
-                                       min_lr=recipe.min_lr, warmup_lr=recipe.lr * 1e-3)
+                                       min_lr=recipe.min_lr, warmup_lr=recipe.lr * 1e-3 if recipe.warmup_lr is None else recipe.warmup_lr)
     return optimizer, scheduler
 
 

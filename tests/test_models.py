@@ -296,3 +296,15 @@ def test_lora_trains_on_a_seeded_subset(digits):
     again = training_subset(train, captions, guidance, 0.5, seed=42)[0]
     assert again.path.tolist() == half.path.tolist()
     assert training_subset(train, captions, guidance, 1.0, seed=42)[0] is train
+
+
+def test_released_recipe_evaluates_at_crop_095_bicubic_and_warms_up_from_its_lr():
+    from torchvision.transforms import InterpolationMode
+
+    from realfake.classifier import Recipe, _optimizer_and_scheduler, eval_transform
+
+    recipe = Recipe(crop_pct=0.95, interpolation="bicubic", warmup_epochs=5, warmup_lr=1e-5, lr=0.1)
+    resize = eval_transform(recipe).transforms[0]
+    assert resize.size == int(224 / 0.95) and resize.interpolation == InterpolationMode.BICUBIC
+    _, scheduler = _optimizer_and_scheduler(recipe, torch.nn.Linear(2, 2))
+    assert scheduler._get_lr(0)[0] == pytest.approx(1e-5)
