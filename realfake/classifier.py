@@ -253,3 +253,14 @@ def evaluate(model, dataset, batch_size: int = 256, num_workers: int = 0,
         correct5 += int((top == labels[:, None]).any(dim=1).sum())
         n += len(labels)
     return {"top1": 100.0 * correct1 / n, "top5": 100.0 * correct5 / n, "images": n}
+
+
+def label_fidelity(classifier_path, shard_paths, synthetic_images: int, batch_size: int = 256,
+                   num_workers: int = 0, device: str = "auto") -> dict:
+    """A real-only classifier's top-1/top-5 on synthetic images against their intended labels
+    (the Classification Accuracy Score turned around): how often a synthetic image shows its class."""
+    from realfake.shards import ShardSamples
+
+    model, recipe = load_classifier(classifier_path, device)
+    images = TransformedShards(ShardSamples(shard_paths, synthetic_images), eval_transform(recipe))
+    return evaluate(model, images, batch_size, num_workers)

@@ -145,9 +145,13 @@ def table4(results: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     return table[[c for col in order for c in (col, f"{col}_paper")]].round(2).reset_index()
 
 
-def gap_table(gaps: list[dict], metrics: list[dict]) -> pd.DataFrame:
-    """Distribution gap against synthetic-only accuracy, one row per variant."""
+def gap_table(gaps: list[dict], metrics: list[dict], fidelity: list[dict]) -> pd.DataFrame:
+    """Distribution gap, label fidelity (the real-only classifier's accuracy on the synthetic
+    images) and synthetic-only accuracy, one row per variant."""
     accuracy = {m["trainset"]: m["top1"] for m in metrics}
+    faithful = {f["trainset"]: f for f in fidelity}
     rows = [{"variant": g["trainset"].split("/")[0], "trainset": g["trainset"], "mmd_rbf": g["mmd_rbf"],
-             "frechet": g["frechet"], "top1": accuracy[g["trainset"]]} for g in gaps]
+             "frechet": g["frechet"], "label_fidelity_top1": faithful[g["trainset"]]["top1"],
+             "label_fidelity_top5": faithful[g["trainset"]]["top5"], "top1": accuracy[g["trainset"]]}
+            for g in gaps]
     return pd.DataFrame(rows).sort_values("mmd_rbf").round(4)

@@ -32,6 +32,7 @@ METRICS = "results/{dataset}/{trainset}/seed{seed}/metrics.json"
 OOD_METRICS = "results/{dataset}/{trainset}/seed{seed}/ood/{oodset}.json"
 GAP = "results/{dataset}/{variant}/x{scale}/distribution_gap.json"
 GAP_PCA = "results/{dataset}/{variant}/x{scale}/distribution_gap_pca.png"
+LABEL_FIDELITY = "results/{dataset}/{variant}/x{scale}/label_fidelity.json"
 
 
 def model_folder(kind):
@@ -84,3 +85,9 @@ def gap_shards(wildcards):
 
 def metrics_of(runs):
     return [METRICS.format(**run) for run in runs]
+
+
+def real_only_classifier(wildcards):
+    """The real-only classifier (first seed) that judges a synthetic set's labels."""
+    seed = config["experiments"]["seeds"][0]
+    return CLASSIFIER.format(dataset=wildcards.dataset, trainset="real", seed=seed)

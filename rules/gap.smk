@@ -22,9 +22,32 @@ rule distribution_gap:
         "../scripts/distribution_gap.py"
 
 
+rule label_fidelity:
+    input:
+        classifier=real_only_classifier,
+        shards=gap_shards,
+    output:
+        LABEL_FIDELITY,
+    log:
+        "logs/label_fidelity/{dataset}/{variant}/x{scale}.log",
+    benchmark:
+        "benchmarks/label_fidelity/{dataset}/{variant}/x{scale}.tsv"
+    conda:
+        "../envs/realfake.yaml"
+    resources:
+        gpu=1,
+    params:
+        synthetic_images=lambda wc: int(wc.scale) * plan.train_size(config, wc.dataset),
+    script:
+        "../scripts/label_fidelity.py"
+
+
 rule gap_table:
     input:
         gaps=lambda wc: [GAP.format(**run) for run in plan.gap_runs(config)],
+        fidelity=lambda wc: [
+            LABEL_FIDELITY.format(**run) for run in plan.gap_runs(config)
+        ],
         metrics=lambda wc: metrics_of(plan.gap_runs(config)),
     output:
         report(

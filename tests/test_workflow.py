@@ -169,6 +169,10 @@ def test_distribution_gap_against_accuracy(built):
     assert sorted(table.variant) == ["lp1_base", "realfake"] and table.mmd_rbf.is_monotonic_increasing
     metrics = json.loads((workdir / "results/digits/lp1_base/x1/seed0/metrics.json").read_text())
     assert table.set_index("variant").loc["lp1_base", "top1"] == pytest.approx(metrics["top1"], abs=1e-3)
+    fidelity = json.loads((workdir / "results/digits/realfake/x1/label_fidelity.json").read_text())
+    assert fidelity["images"] == 80 and 0 <= fidelity["top1"] <= fidelity["top5"] <= 100
+    assert table.set_index("variant").loc["realfake", "label_fidelity_top1"] == pytest.approx(fidelity["top1"],
+                                                                                              abs=1e-3)
 
 
 def test_missing_experiment_is_a_clear_error(built):
