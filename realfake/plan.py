@@ -19,8 +19,6 @@ from realfake.config import ConfigError, canonical
 
 TRAINSET = re.compile(r"^(?:real|(?P<variant>[A-Za-z0-9_-]+)/x(?P<scale>\d+)(?P<real>_real)?)$")
 
-__all__ = ["ConfigError"]
-
 
 def train_size(config: dict, dataset: str) -> int:
     """Number of real training images, known before the manifest exists (it sizes the shards)."""
