@@ -256,7 +256,7 @@ def test_defaults_written_out_rerun_nothing(built):
     workdir, config = built
     explicit = json.loads(json.dumps(config))
     explicit["variants"]["realfake"].update(guidance_scale=2, strength=0.75, scheduler="unipc", seed=0)  # 2: int
-    explicit["finetunes"]["realfake"].update(mmd_weight=0.05, rank=4, snr_gamma=None)
+    explicit["finetunes"]["realfake"].update(mmd_weight=0.05, rank=4, snr_gamma=5, mmd_group_size=8, mmd_form="paper")
     explicit["recipes"]["demo"].update(amp=True, momentum=0.9, weight_decay=5e-4, crop_scale=[0.7, 1])
     explicit["synthesis"]["image_quality"] = 95
     explicit["datasets"]["digits"]["digits"].update(test_fraction=0.2, seed=0)
