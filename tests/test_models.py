@@ -6,6 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+from realfake.classifier import (
+    ImageList,
+    Recipe,
+    eval_transform,
+    evaluate,
+    load_classifier,
+    train_classifier,
+    train_transform,
+)
 from realfake.conditioning import encode_text
 from realfake.diffusion import load_sd_components
 from realfake.lora import LoraSettings, load_lora, save_lora, train_lora
@@ -209,15 +218,6 @@ def test_blip2_captions_one_per_image(digits, tmp_path):
 
 def test_classifier_learns_digits_well_above_chance(tmp_path):
     """resnet10t, 300 digits, 6 epochs: measured 93.3-95.8 % top-1 over seeds 0-2 (chance: 10 %)."""
-    from realfake.classifier import (
-        ImageList,
-        Recipe,
-        eval_transform,
-        evaluate,
-        load_classifier,
-        train_classifier,
-        train_transform,
-    )
     from realfake.data import digits_manifest
 
     digits = digits_manifest(tmp_path / "digits", train_per_class=30)
@@ -232,15 +232,6 @@ def test_classifier_learns_digits_well_above_chance(tmp_path):
 
 def test_classifier_learns_digits_and_resumes(digits, tmp_path, monkeypatch, caplog):
     import realfake.classifier as classifier_mod
-    from realfake.classifier import (
-        ImageList,
-        Recipe,
-        eval_transform,
-        evaluate,
-        load_classifier,
-        train_classifier,
-        train_transform,
-    )
 
     recipe = Recipe(arch="resnet10t", epochs=3, batch_size=16, lr=0.05, decay_milestones=(2,),
                     hflip=0.0, crop_scale=(0.8, 1.0), train_resolution=32, test_resolution=32, crop_pct=1.0)
