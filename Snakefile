@@ -23,6 +23,7 @@ include: "rules/classifier.smk"
 include: "rules/ood.smk"
 include: "rules/gap.smk"
 include: "rules/tables.smk"
+include: "rules/figures.smk"
 
 
 rule all:

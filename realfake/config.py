@@ -42,6 +42,9 @@ def load_config(source: dict | str | os.PathLike) -> dict:
     config = complete(raw, schema())
     normalise(config)
     check_references(config)
+    from realfake.plan import add_replicates
+
+    add_replicates(config)  # the seed replicates' variants and finetunes, derived (vary_seeds)
     return config
 
 
@@ -149,6 +152,12 @@ def _experiment_references(config: dict):
     if "table3" in experiments:
         yield "experiments.table3.variant", experiments["table3"]["variant"], "variants"
         yield "experiments.table3.dataset", experiments["table3"]["dataset"], "datasets"
+    if "fig1" in experiments:
+        yield "experiments.fig1.dataset", experiments["fig1"]["dataset"], "datasets"
+        yield from ((f"experiments.fig1.{k}", experiments["fig1"][k], "variants") for k in ("baseline", "ours"))
+    if "fig2" in experiments:
+        yield "experiments.fig2.variant", experiments["fig2"]["variant"], "variants"
+        yield from (("experiments.fig2.datasets", d, "datasets") for d in experiments["fig2"]["datasets"])
     if "table4" in experiments:
         yield "experiments.table4.dataset", experiments["table4"]["dataset"], "datasets"
         variants = (parse_trainset(t)["variant"] for t in experiments["table4"]["trainsets"])

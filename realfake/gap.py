@@ -37,8 +37,8 @@ def frechet_distance(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(((mu_x - mu_y) ** 2).sum() + np.trace(s_x + s_y - 2 * covmean))
 
 
-def pca_plot(real: torch.Tensor, synthetic: torch.Tensor, path, title: str = "") -> None:
-    """Real and synthetic features on the first two principal components of the real ones."""
+def pca_plot(features: dict[str, torch.Tensor], path, title: str = "") -> None:
+    """Each set's features on the first two principal components of the first set's (the real)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -46,32 +46,48 @@ def pca_plot(real: torch.Tensor, synthetic: torch.Tensor, path, title: str = "")
 
     from realfake.atomic import atomic_path
 
-    mean = real.mean(0)
-    _, _, v = torch.pca_lowrank(real - mean, q=2, center=False)
+    reference = next(iter(features.values()))
+    mean = reference.mean(0)
+    _, _, v = torch.pca_lowrank(reference - mean, q=2, center=False)
     fig, ax = plt.subplots(figsize=(4, 4))
-    for feats, label, colour in ((real, "real", "tab:blue"), (synthetic, "synthetic", "tab:orange")):
+    for (label, feats), colour in zip(features.items(), ("tab:blue", "tab:orange", "tab:green", "tab:red"),
+                                      strict=False):
         p = ((feats - mean) @ v).numpy()
         ax.scatter(p[:, 0], p[:, 1], s=4, alpha=0.5, label=label, c=colour)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
     ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, markerscale=3)
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 
-def distribution_gap(clip_model: str, real_paths: list[str], shard_paths: list[str], synthetic_images: int,
-                     max_images: int = 2000, seed: int = 0, batch_size: int = 64, device: str = "auto"):
-    """(distances, real features, synthetic features) for a seeded sample of each set."""
+def sampled_features(clip_model: str, real_paths: list[str], synthetic: dict[str, tuple[list[str], int]],
+                     max_images: int = 2000, seed: int = 0, batch_size: int = 64,
+                     device: str = "auto") -> dict[str, torch.Tensor]:
+    """CLIP image features of a seeded sample of the real images (``"real"``, first) and of
+    each synthetic set (label -> its shard paths and the number of images it holds)."""
     from realfake.guidance import clip_image_embeddings
     from realfake.shards import ShardSamples
 
     rng = np.random.default_rng(seed)
     real = [real_paths[i] for i in _sample(rng, len(real_paths), max_images)]
-    shards = ShardSamples(shard_paths, synthetic_images)
-    synthetic = [shards.image(i) for i in _sample(rng, len(shards), max_images)]
-    x = clip_image_embeddings(clip_model, real, batch_size, device)
-    y = clip_image_embeddings(clip_model, synthetic, batch_size, device)
+    features = {"real": clip_image_embeddings(clip_model, real, batch_size, device)}
+    for label, (shard_paths, images) in synthetic.items():
+        shards = ShardSamples(shard_paths, images)
+        sample = [shards.image(i) for i in _sample(rng, len(shards), max_images)]
+        features[label] = clip_image_embeddings(clip_model, sample, batch_size, device)
+    return features
+
+
+def distribution_gap(clip_model: str, real_paths: list[str], shard_paths: list[str], synthetic_images: int,
+                     max_images: int = 2000, seed: int = 0, batch_size: int = 64, device: str = "auto"):
+    """(distances, real features, synthetic features) for a seeded sample of each set."""
+    features = sampled_features(clip_model, real_paths, {"synthetic": (shard_paths, synthetic_images)},
+                                max_images, seed, batch_size, device)
+    x, y = features["real"], features["synthetic"]
     return {"mmd_rbf": mmd_rbf(x, y), "frechet": frechet_distance(x, y),
             "real_images": len(x), "synthetic_images": len(y)}, x, y
 

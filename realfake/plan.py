@@ -95,10 +95,55 @@ def classifier_params(config: dict, dataset: str, trainset: str, seed) -> dict:
                       "synthetic_images": spec["scale"] * train_size(config, dataset)})
 
 
-def table1_trainsets(config: dict) -> dict[str, str]:
+def replicate(config: dict, variant: str, seed) -> str:
+    """The variant a replicate ``seed`` trains on: the variant itself when only classifier seeds
+    vary (``experiments.vary_seeds: classifier``) or for seed 0, else ``{variant}-seed{seed}``,
+    whose LoRA and synthesis seeds are offset by ``seed`` (``add_replicates`` defines it)."""
+    if config["experiments"]["vary_seeds"] == "classifier" or int(seed) == 0:
+        return variant
+    return f"{variant}-seed{int(seed)}"
+
+
+def add_replicates(config: dict) -> None:
+    """Define the replicate variants (and their finetunes) that Tables 2 and 9 train on."""
+    for variant, seed in sorted(_replicated_variants(config)):
+        name = replicate(config, variant, seed)
+        if name == variant:
+            continue
+        spec = dict(config["variants"][variant], seed=config["variants"][variant]["seed"] + seed)
+        if spec["finetune"] is not None:
+            finetune = f"{spec['finetune']}-seed{seed}"
+            base = config["finetunes"][spec["finetune"]]
+            _define(config, "finetunes", finetune, {**base, "seed": base["seed"] + seed})
+            spec["finetune"] = finetune
+        _define(config, "variants", name, spec)
+
+
+def _replicated_variants(config: dict) -> set[tuple[str, int]]:
+    ex = config["experiments"]
+    pairs = {(ex["table1"]["variant"], s) for s in ex["seeds"]}
+    if "table2" in ex:
+        pairs |= {(v, s) for v in ex["table2"]["variants"] for s in table2_seeds(config)}
+    return pairs
+
+
+def _define(config: dict, section: str, name: str, spec: dict) -> None:
+    if config[section].setdefault(name, spec) != spec:
+        raise ConfigError(f"{section}.{name}: this name is reserved for a seed replicate "
+                          f"(experiments.vary_seeds: pipeline); rename the entry")
+
+
+def table1_trainsets(config: dict, seed=0) -> dict[str, str]:
+    """Setting -> training set of Table 1 for one seed."""
     t = config["experiments"]["table1"]
-    base = f"{t['variant']}/x{t['scale']}"
+    base = f"{replicate(config, t['variant'], seed)}/x{t['scale']}"
     return {"synthetic_only": base, "real": "real", "real_plus_synthetic": f"{base}_real"}
+
+
+def table1_settings(config: dict) -> dict[str, str]:
+    """Training set -> Table 1 setting, over all seeds."""
+    return canonical({trainset: setting for s in config["experiments"]["seeds"]
+                      for setting, trainset in table1_trainsets(config, s).items()})
 
 
 def run(dataset: str, trainset: str, seed) -> dict:
@@ -114,24 +159,53 @@ def experiment(config: dict, name: str) -> dict:
 
 
 def table1_runs(config: dict) -> list[dict]:
-    return [run(d, t, s) for d in config["datasets"] for t in table1_trainsets(config).values()
-            for s in config["experiments"]["seeds"]]
+    return [run(d, t, s) for d in config["datasets"] for s in config["experiments"]["seeds"]
+            for t in table1_trainsets(config, s).values()]
+
+
+def table2_seeds(config: dict) -> list[int]:
+    return config["experiments"]["table2"].get("seeds", config["experiments"]["seeds"][:1])
 
 
 def table2_runs(config: dict) -> list[dict]:
     t = experiment(config, "table2")
-    return [run(d, f"{v}/x1", config["experiments"]["seeds"][0]) for d in t["datasets"] for v in t["variants"]]
+    return [run(d, f"{replicate(config, v, s)}/x1", s) for d in t["datasets"] for v in t["variants"]
+            for s in table2_seeds(config)]
+
+
+def table2_rows(config: dict) -> dict[str, dict]:
+    """Training variant (replicates too) -> its Table 2 row: the configured variant and its flags."""
+    t = experiment(config, "table2")
+    return canonical({replicate(config, v, s): {"variant": v, **variant_flags(config["variants"][v],
+                                                                             config["finetunes"])}
+                      for v in t["variants"] for s in table2_seeds(config)})
+
+
+def scaling_runs(config: dict, dataset: str, variant: str, scales: list[int]) -> list[dict]:
+    """Synthetic-only runs at each scale, and the real-only run beside them (first seed)."""
+    seed = config["experiments"]["seeds"][0]
+    return [run(dataset, f"{variant}/x{k}", seed) for k in scales] + [run(dataset, "real", seed)]
 
 
 def table3_runs(config: dict) -> list[dict]:
-    t, seed = experiment(config, "table3"), config["experiments"]["seeds"][0]
-    runs = [run(t["dataset"], f"{t['variant']}/x{k}", seed) for k in t["scales"]]
-    return runs + [run(t["dataset"], "real", seed)]
+    t = experiment(config, "table3")
+    return scaling_runs(config, t["dataset"], t["variant"], t["scales"])
+
+
+def fig2_runs(config: dict) -> list[dict]:
+    t = experiment(config, "fig2")
+    return [r for d in t["datasets"] for r in scaling_runs(config, d, t["variant"], t["scales"])]
+
+
+def fig1_sets(config: dict) -> dict[str, dict]:
+    """Fig. 1's synthetic sets: label -> dataset, variant, scale."""
+    t = experiment(config, "fig1")
+    return {label: {"dataset": t["dataset"], "variant": t[key], "scale": t["scale"]}
+            for key, label in (("baseline", "baseline"), ("ours", "ours"))}
 
 
 def table9_runs(config: dict) -> list[dict]:
-    t1 = config["experiments"]["table1"]
-    return [run(d, f"{t1['variant']}/x{t1['scale']}", s)
+    return [run(d, table1_trainsets(config, s)["synthetic_only"], s)
             for d in config["datasets"] for s in config["experiments"]["seeds"]]
 
 

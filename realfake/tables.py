@@ -37,18 +37,29 @@ def table1(results: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     return table[order].round(2).reset_index()
 
 
-def table2(results: list[dict], flags: dict[str, dict], columns: dict[str, str]) -> pd.DataFrame:
-    """Ablation: one row per module combination, our top-1 beside the paper's."""
+def table2(results: list[dict], rows: dict[str, dict], columns: dict[str, str]) -> pd.DataFrame:
+    """Ablation: one row per module combination, our top-1 (mean over seeds, and their std where
+    there are several) beside the paper's.
+
+    ``rows``: training variant (seed replicates too) -> its row: configured variant and flags.
+    """
     keys = ["latent_prior", "visual_guidance", "distribution_matching", "finetune"]
     reference = load_reference("table2_ablation")
     slots = [s for s in dict.fromkeys(columns.values()) if s in reference.columns]
-    ours = pd.DataFrame([{**flags[r["variant"]], "variant": r["variant"], "column": columns[r["dataset"]],
-                          "top1": r["top1"]} for r in results])
-    ours = ours.pivot_table(index=keys + ["variant"], columns="column", values="top1", aggfunc="mean")
-    ours = ours.reindex(columns=slots).reset_index()
+    ours = pd.DataFrame([{**rows[r["variant"]], "column": columns[r["dataset"]], "top1": r["top1"]}
+                         for r in results])
+    grouped = ours.groupby(keys + ["variant", "column"]).top1
+    stats = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=0), "n": grouped.size()})
+    stats.loc[stats.n < 2, "std"] = float("nan")  # one run has no spread to report
+    stats = stats.unstack("column")
+    ours = pd.concat({s: stats["mean"][s] for s in slots if s in stats["mean"]}, axis=1)
+    spread = {f"{s}_std": stats["std"][s] for s in slots if s in stats["std"]}
+    ours = ours.join(pd.DataFrame(spread)).reindex(columns=[c for s in slots for c in (s, f"{s}_std")])
+    ours["seeds"] = stats["n"].max(axis=1)
     paper = reference[keys + slots].rename(columns={s: f"{s}_paper" for s in slots})
-    table = paper.merge(ours, on=keys, how="outer")
-    return table[keys + ["variant"] + [c for s in slots for c in (s, f"{s}_paper")]].round(2)
+    table = paper.merge(ours.reset_index(), on=keys, how="outer")
+    order = [c for s in slots for c in (s, f"{s}_std", f"{s}_paper")]
+    return table[keys + ["variant", "seeds"] + order].round(2)
 
 
 def table3(results: list[dict]) -> pd.DataFrame:
@@ -75,8 +86,9 @@ def table9(results: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     return table[order].round(2).rename_axis("run").reset_index()
 
 
-def plot_scaling(table: pd.DataFrame, path) -> None:
-    """Fig. 2: top-1 against synthetic scale, with the real-data line; ours and the paper's."""
+def plot_scaling(results: list[dict], columns: dict[str, str], path) -> None:
+    """Fig. 2: synthetic-only top-1 against synthetic scale, one panel per data set, with the
+    real-only accuracy as a dashed line (``results`` carry dataset, scale, real_data, top1)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -84,20 +96,21 @@ def plot_scaling(table: pd.DataFrame, path) -> None:
 
     from realfake.atomic import atomic_path
 
-    synthetic = table[table.real_data == 0].sort_values("scale")
-    real = table[table.real_data == 1]
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for column, style, label in (("top1", "o-", "ours"), ("top1_paper", "s--", "paper")):
-        points = synthetic.dropna(subset=[column])
-        ax.plot(points.scale, points[column], style, label=f"synthetic ({label})")
-        if real[column].notna().any():
-            ax.axhline(real[column].dropna().iloc[0], linestyle=":" if label == "paper" else "-",
-                       color="gray", label=f"real data ({label})")
-    ax.set_xscale("log")
-    ax.set_xticks([1, 2, 5, 10], ["1x", "2x", "5x", "10x"])
-    ax.set_xlabel("synthetic data (times the real training set)")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.legend(fontsize=7)
+    points = pd.DataFrame(results).groupby(["dataset", "scale", "real_data"]).top1.mean().reset_index()
+    datasets = list(dict.fromkeys(points.dataset))
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.2 * len(datasets), 3.4), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        mine = points[points.dataset == dataset]
+        synthetic, real = mine[mine.real_data == 0], mine[mine.real_data == 1]
+        ax.plot(synthetic.scale, synthetic.top1, "o-", color="tab:blue", label="synthetic only")
+        if len(real):
+            ax.axhline(real.top1.iloc[0], linestyle="--", color="tab:red", label="real only")
+        ax.set_xscale("log")
+        ax.set_xticks(list(synthetic.scale), [f"{k}x" for k in synthetic.scale])
+        ax.set_title(f"{dataset} ({columns.get(dataset, dataset)})", fontsize=9)
+        ax.set_xlabel("synthetic data (times the real training set)")
+        ax.set_ylabel("top-1 accuracy (%)")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=120)

@@ -104,19 +104,23 @@ def build_tiny_stable_diffusion(out_dir: str | os.PathLike, resolution: int = 32
         pipe.save_pretrained(tmp)
 
 
-def build_tiny_clip_vision(out_dir: str | os.PathLike, resolution: int = 32,
-                           projection_dim: int = 64, seed: int = 0) -> None:
-    """A CLIP image tower with projection (the class of openai/clip-vit-large-patch14's)."""
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+def build_tiny_clip(out_dir: str | os.PathLike, resolution: int = 32, projection_dim: int = 64,
+                    seed: int = 0) -> None:
+    """A CLIP (image and text towers, like openai/clip-vit-large-patch14) with its tokenizer and
+    image processor. The guidance and gap stages load its image tower with projection."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
 
     torch.manual_seed(seed)
-    config = CLIPVisionConfig(image_size=resolution, patch_size=resolution // 4, hidden_size=64,
-                              intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                              projection_dim=projection_dim)
+    text = tiny_text_encoder(projection_dim).config.to_dict()
+    vision = dict(image_size=resolution, patch_size=resolution // 4, hidden_size=64, intermediate_size=128,
+                  num_hidden_layers=2, num_attention_heads=4, projection_dim=projection_dim)
+    config = CLIPConfig(text_config=text, vision_config=vision, projection_dim=projection_dim)
     processor = CLIPImageProcessor(size={"shortest_edge": resolution},
                                    crop_size={"height": resolution, "width": resolution})
     with atomic_path(out_dir) as tmp:
-        CLIPVisionModelWithProjection(config).save_pretrained(tmp)
+        write_clip_tokenizer(tmp)
+        CLIPTokenizer.from_pretrained(tmp)  # checks the folder loads as the real one does
+        CLIPModel(config).save_pretrained(tmp)
         processor.save_pretrained(tmp)
 
 

@@ -83,6 +83,16 @@ def gap_shards(wildcards):
     return shard_files(wildcards.dataset, f"{wildcards.variant}/x{wildcards.scale}")
 
 
+def fig1_shards(label):
+    """Fig. 1's shards of one synthetic set (``baseline`` or ``ours``)."""
+
+    def shards(wildcards):
+        s = plan.fig1_sets(config)[label]
+        return shard_files(s["dataset"], f"{s['variant']}/x{s['scale']}")
+
+    return shards
+
+
 def metrics_of(runs):
     return [METRICS.format(**run) for run in runs]
 

@@ -4,7 +4,7 @@ if config["models"]["build_tiny"]:
     rule build_tiny_models:
         output:
             sd=directory(config["models"]["stable_diffusion"] + "-random"),
-            clip=directory(config["models"]["clip"]),
+            clip=directory(config["models"]["clip"] + "-random"),
             blip2=directory(config["models"]["blip2"]),
         log:
             "logs/build_tiny_models.log",
@@ -14,7 +14,11 @@ if config["models"]["build_tiny"]:
             "../envs/realfake.yaml"
         params:
             tiny=canonical(
-                {k: v for k, v in config["tiny_models"].items() if k != "pretrain"}
+                {
+                    k: v
+                    for k, v in config["tiny_models"].items()
+                    if k not in ("pretrain", "pretrain_clip")
+                }
             ),
         script:
             "../scripts/build_tiny_models.py"
@@ -40,3 +44,29 @@ if config["models"]["build_tiny"]:
             seed=config["tiny_models"]["seed"],
         script:
             "../scripts/pretrain_tiny_sd.py"
+
+    rule pretrain_tiny_clip:
+        input:
+            model=rules.build_tiny_models.output.clip,
+            manifest=MANIFEST.format(dataset=next(iter(config["datasets"]))),
+        output:
+            directory(config["models"]["clip"]),
+        log:
+            "logs/pretrain_tiny_clip.log",
+        benchmark:
+            "benchmarks/pretrain_tiny_clip.tsv"
+        conda:
+            "../envs/realfake.yaml"
+        threads: 2
+        resources:
+            gpu=1,
+        params:
+            pretrain=canonical(
+                {
+                    **config["tiny_models"]["pretrain_clip"],
+                    "prompt_template": config["prompt_template"],
+                }
+            ),
+            seed=config["tiny_models"]["seed"],
+        script:
+            "../scripts/pretrain_tiny_clip.py"

@@ -11,7 +11,7 @@ rule table1:
         "../envs/realfake.yaml"
     params:
         columns=plan.table_columns(config),
-        settings=canonical({v: k for k, v in plan.table1_trainsets(config).items()}),
+        settings=plan.table1_settings(config),
     script:
         "../scripts/table1.py"
 
@@ -28,12 +28,7 @@ rule table2:
     conda:
         "../envs/realfake.yaml"
     params:
-        flags=lambda wc: canonical(
-            {
-                v: plan.variant_flags(config["variants"][v], config["finetunes"])
-                for v in plan.experiment(config, "table2")["variants"]
-            }
-        ),
+        rows=lambda wc: plan.table2_rows(config),
         columns=plan.table_columns(config),
     script:
         "../scripts/table2.py"
@@ -43,14 +38,7 @@ rule table3:
     input:
         lambda wc: metrics_of(plan.table3_runs(config)),
     output:
-        table=report(
-            "results/table3.csv", category="Tables", caption="../report/table3.rst"
-        ),
-        figure=report(
-            "results/fig2_scaling.png",
-            category="Figures",
-            caption="../report/fig2.rst",
-        ),
+        report("results/table3.csv", category="Tables", caption="../report/table3.rst"),
     log:
         "logs/table3.log",
     benchmark:

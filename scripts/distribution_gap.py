@@ -11,5 +11,6 @@ gap, real, synthetic = distribution_gap(snakemake.params.model, train["path"].to
                                         runtime["clip_batch_size"], runtime["device"])
 gap.update(dataset=wc.dataset, trainset=f"{wc.variant}/x{wc.scale}")
 write_json(snakemake.output.gap, gap)
-pca_plot(real, synthetic, snakemake.output.pca, f"{wc.dataset}: {wc.variant} x{wc.scale}")
+pca_plot({"real": real, "synthetic": synthetic}, snakemake.output.pca,
+         f"{wc.dataset}: {wc.variant} x{wc.scale}")
 log.info("distribution gap: %s", gap)

@@ -128,3 +128,41 @@ def test_local_profile_caps_gpu_jobs_at_this_machines_gpus(monkeypatch, visible,
     for rule in ("train_lora", "synthesize_shard", "train_classifier", "evaluate_classifier", "caption_images"):
         body = rules.split(f"rule {rule}:")[1].split("\nrule ")[0]
         assert "gpu=1" in body, rule
+
+
+def test_pipeline_seeds_replicate_lora_and_synthesis_seeds():
+    raw = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    raw["experiments"].update(seeds=[0, 3], vary_seeds="pipeline")
+    config = load_config(raw)
+    # seed 0 is the configured run; seed 3 trains on a replicate whose seeds are offset by 3
+    assert plan.table9_runs(config) == [plan.run("digits", "realfake/x1", 0),
+                                        plan.run("digits", "realfake-seed3/x1", 3)]
+    replicate = config["variants"]["realfake-seed3"]
+    assert replicate["seed"] == config["variants"]["realfake"]["seed"] + 3
+    assert config["finetunes"][replicate["finetune"]]["seed"] == config["finetunes"]["realfake"]["seed"] + 3
+    assert {**replicate, "seed": 0, "finetune": "realfake"} == config["variants"]["realfake"]
+    assert plan.lora_params(config, "digits", "realfake-seed3") != plan.lora_params(config, "digits", "realfake")
+    settings = plan.table1_settings(config)
+    assert settings["realfake-seed3/x1_real"] == "real_plus_synthetic" and settings["real"] == "real"
+    # Table 2's replicates: every row at every seed, rows keyed back to the configured variant
+    rows = plan.table2_rows(config)
+    assert rows["lp1_no_mmd-seed2"] == {**rows["lp1_no_mmd"]} and rows["lp1_no_mmd"]["variant"] == "lp1_no_mmd"
+    assert rows["lp1_no_mmd"]["distribution_matching"] == 0 and rows["realfake"]["distribution_matching"] == 1
+    assert len(plan.table2_runs(config)) == 5 * 3
+
+
+def test_classifier_seeds_share_one_synthetic_set():
+    raw = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    raw["experiments"].update(seeds=[0, 1, 2], vary_seeds="classifier")
+    raw["experiments"]["table2"].pop("seeds")
+    config = load_config(raw)
+    assert [r["trainset"] for r in plan.table9_runs(config)] == ["realfake/x1"] * 3
+    assert not [name for name in config["variants"] if "-seed" in name]
+    assert load_config(ROOT / "config/paper.yaml")["experiments"]["vary_seeds"] == "classifier"
+
+
+def test_a_name_taken_by_a_replicate_is_a_clear_error():
+    raw = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    raw["variants"]["realfake-seed1"] = {"finetune": None}
+    with pytest.raises(ConfigError, match=r"variants.realfake-seed1: this name is reserved for a seed replicate"):
+        load_config(raw)

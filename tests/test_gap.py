@@ -29,8 +29,9 @@ def test_frechet_matches_the_gaussian_formula():
     assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_pca_plot_writes_a_png(tmp_path):
+def test_pca_plot_draws_every_set_on_the_first_sets_components(tmp_path):
     from PIL import Image
 
-    pca_plot(torch.randn(50, 6), torch.randn(40, 6) + 1, tmp_path / "pca.png", "test")
-    assert Image.open(tmp_path / "pca.png").format == "PNG"
+    sets = {"real": torch.randn(50, 6), "baseline": torch.randn(40, 6) + 2, "ours": torch.randn(40, 6) + 1}
+    pca_plot(sets, tmp_path / "pca.png", "test")
+    assert Image.open(tmp_path / "pca.png").size[0] > 300

@@ -22,10 +22,12 @@ def reduced_config() -> dict:
 
 
 def experiments_config() -> dict:
-    """The reduced config with Tables 2, 3, 4, 9 and the gap table at their smallest."""
+    """The reduced config with Tables 2, 3, 4, 9, Figs. 1, 2 and the gap table at their smallest."""
     config = reduced_config()
     config["experiments"].update(table2={"variants": ["lp1_base", "realfake"]},
                                  table3={"dataset": "digits", "variant": "realfake", "scales": [1, 2]},
+                                 fig1={"dataset": "digits", "baseline": "lp1_base", "ours": "realfake"},
+                                 fig2={"datasets": ["digits"], "scales": [1, 2]},
                                  table4={"dataset": "digits", "trainsets": ["realfake/x1", "real"]},
                                  gap={"dataset": "digits", "variants": ["lp1_base", "realfake"]},
                                  seeds=[0, 1])
@@ -33,7 +35,7 @@ def experiments_config() -> dict:
 
 
 TABLES = ["all", "results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table9.csv",
-          "results/gap_vs_accuracy.csv"]
+          "results/gap_vs_accuracy.csv", "results/fig1_clip_pca.png", "results/fig2_scaling.png"]
 
 
 def snakemake(workdir, *args, config=None, text=None):
@@ -76,6 +78,7 @@ def test_manifest_and_models(built):
     pipe = StableDiffusionImg2ImgPipeline.from_pretrained(workdir / "models/tiny-sd")
     assert pipe.vae.config.scaling_factor != 0.18215  # fitted to the pre-trained latents
     assert CLIPVisionModelWithProjection.from_pretrained(workdir / "models/tiny-clip").config.projection_dim == 64
+    assert "pre-trained tiny CLIP on ['photo of zero'" in (workdir / "logs/pretrain_tiny_clip.log").read_text()
     Blip2ForConditionalGeneration.from_pretrained(workdir / "models/tiny-blip2")
 
 
@@ -135,6 +138,7 @@ def test_ablation_scaling_and_seed_tables(built):
     from PIL import Image
 
     assert Image.open(workdir / "results/fig2_scaling.png").size[0] > 300
+    assert Image.open(workdir / "results/fig1_clip_pca.png").size[0] > 300
 
     t9 = pd.read_csv(workdir / "results/table9.csv").set_index("run")
     runs = [json.loads((workdir / f"results/digits/realfake/x1/seed{s}/metrics.json").read_text())["top1"]
@@ -186,7 +190,7 @@ def test_missing_experiment_is_a_clear_error(built):
 def test_every_rule_logged(built):
     workdir, _ = built
     logs = {p.relative_to(workdir / "logs").as_posix() for p in (workdir / "logs").rglob("*.log")}
-    for expected in ("build_tiny_models.log", "pretrain_tiny_sd.log", "build_manifest/digits.log",
+    for expected in ("build_tiny_models.log", "pretrain_tiny_sd.log", "pretrain_tiny_clip.log", "build_manifest/digits.log",
                      "caption_images/digits.log", "compute_guidance/digits.log", "train_lora/digits/realfake.log",
                      "synthesize_shard/digits/realfake/00000.log", "train_classifier/digits/realfake/x1/seed0.log",
                      "evaluate_ood/digits/real/seed0/digits_blur5.log", "distribution_gap/digits/realfake/x1.log",
@@ -229,6 +233,15 @@ def test_classifier_edit_reruns_classifiers_evaluation_and_table_only(built):
     edited["recipes"]["demo"]["lr"] = 0.01
     assert planned_jobs(workdir, edited) == {"train_classifier": 6, "evaluate_classifier": 6,
                                              "table1": 1, "all": 1}
+
+
+def test_pipeline_seeds_add_a_lora_and_shards_per_extra_seed(built):
+    workdir, config = built
+    edited = json.loads(json.dumps(config))
+    edited["experiments"]["vary_seeds"] = "pipeline"  # seeds [0, 1]: seed 1 gets its own LoRA and shards
+    assert planned_jobs(workdir, edited, None, "results/table1.csv", "results/table9.csv") == {
+        "train_lora": 1, "synthesize_shard": 3, "train_classifier": 2, "evaluate_classifier": 2,
+        "table1": 1, "table9": 1}
 
 
 def _reversed(value):
@@ -298,7 +311,8 @@ def test_report_bundles_tables_and_figure(built):
     run = snakemake(workdir, *TABLES, "--report", str(workdir / "report.html"))
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     html = (workdir / "report.html").read_text(errors="replace")
-    for name in ("table1.csv", "table2.csv", "table3.csv", "table4.csv", "table9.csv", "fig2_scaling.png"):
+    for name in ("table1.csv", "table2.csv", "table3.csv", "table4.csv", "table9.csv", "fig1_clip_pca.png",
+                 "fig2_scaling.png"):
         assert name in html
 
 
