@@ -1,7 +1,10 @@
 """Classifiers on real and/or synthetic images, built from timm's own factories (App. F).
 
 The recipe (Table 8) names a timm model, optimizer, scheduler, augmentation and loss; timm
-builds each. Training checkpoints every epoch and resumes from the last one when re-run.
+builds each. Every random draw is seeded by position: the data order by epoch, each image's
+augmentation by (epoch, image), mixup and drop-path by step. So a run stopped anywhere (its
+time budget, a preemption) and resumed from its checkpoint gives the same weights as one that
+never stopped. Checkpoints are written at every epoch's end, periodically, and on a stop.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from realfake.atomic import torch_save
+from realfake.budget import BudgetExhausted, Checkpointing, TimeBudget
 from realfake.checkpoints import resume, save_checkpoint
 from realfake.data import load_rgb
 from realfake.devices import pick_device
@@ -162,10 +166,46 @@ def _optimizer_and_scheduler(recipe: Recipe, model):
     return optimizer, scheduler
 
 
+class EpochSeeded(torch.utils.data.Dataset):
+    """Seeds Python's, numpy's and torch's generators from (seed, epoch, index) before each
+    sample is read, so its augmentation does not depend on what was drawn before it (resume
+    mid-epoch, any number of loader workers)."""
+
+    def __init__(self, dataset, seed: int):
+        self.dataset, self.seed, self.epoch = dataset, seed, 0
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        import random
+
+        seed = derive_seed(self.seed, "sample", self.epoch, i)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed also seeds every GPU (~70x slower)
+        return self.dataset[i]
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The epoch's batches of sample indices: a seeded shuffle, the last partial batch dropped
+    (unless the whole set is smaller than one batch)."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, "order", epoch)))
+    if n <= batch_size:
+        return [order.tolist()]
+    steps = n // batch_size
+    return order[: steps * batch_size].view(steps, batch_size).tolist()
+
+
 def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: Recipe,
                      out_path: str | os.PathLike, checkpoint_path: str | os.PathLike | None = None,
-                     device: str = "auto", num_workers: int = 0) -> dict:
-    """Train on ``dataset`` (its transform set by the caller from ``train_transform``)."""
+                     device: str = "auto", num_workers: int = 0, checkpointing: Checkpointing | None = None,
+                     budget: TimeBudget | None = None) -> dict:
+    """Train on ``dataset`` (its transform set by the caller from ``train_transform``).
+
+    With a ``checkpoint_path``: a checkpoint at each epoch's end and when ``checkpointing`` says,
+    and, when ``budget`` asks to stop, a checkpoint then ``BudgetExhausted``; a rerun resumes.
+    """
     dev = pick_device(device)
     _seed_everything(recipe.seed)
     model = create_model(recipe, num_classes).to(dev)
@@ -173,44 +213,66 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
     loss_fn, mixup = _loss_and_mixup(recipe, num_classes)
     amp = recipe.amp and dev.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    fingerprint = json.dumps([asdict(recipe), len(dataset), num_classes], sort_keys=True, default=str)
-    start, weights = resume(checkpoint_path, fingerprint, optimizer, scaler)
+    samples = EpochSeeded(dataset, recipe.seed)
+    steps_per_epoch = len(epoch_batches(len(samples), recipe.batch_size, recipe.seed, 0))
+    total_steps = recipe.epochs * steps_per_epoch
+    fingerprint = json.dumps([asdict(recipe), len(dataset), num_classes, "steps"], sort_keys=True, default=str)
+    step, weights = resume(checkpoint_path, fingerprint, optimizer, scaler)
     if weights is not None:
         model.load_state_dict(weights)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=recipe.batch_size, shuffle=True,
-                                         drop_last=len(dataset) > recipe.batch_size,
-                                         num_workers=num_workers, pin_memory=dev.type == "cuda")
+    checkpointing = checkpointing or Checkpointing()
+
+    def checkpoint(at: int) -> None:
+        if checkpoint_path and at < total_steps:
+            save_checkpoint(checkpoint_path, fingerprint, at, model.state_dict(), optimizer, scaler)
+            checkpointing.saved()
+
     stats = {}
-    for epoch in range(start, recipe.epochs):
-        _seed_everything(derive_seed(recipe.seed, "epoch", epoch))  # a resumed epoch sees the same shuffle
+    while step < total_steps:
+        epoch, position = divmod(step, steps_per_epoch)
         scheduler.step(epoch)
+        samples.epoch = epoch
+        batches = epoch_batches(len(samples), recipe.batch_size, recipe.seed, epoch)[position:]
+        loader = torch.utils.data.DataLoader(samples, batch_sampler=batches, num_workers=num_workers,
+                                             pin_memory=dev.type == "cuda")
         model.train()
         total, count = 0.0, 0
         for images, labels in tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.epochs}", leave=False):
-            images, labels = images.to(dev, non_blocking=True), labels.to(dev, non_blocking=True)
-            if mixup is not None and len(images) % 2 == 0:
-                images, targets = mixup(images, labels)
-            elif mixup is not None or recipe.bce_loss:
-                targets = torch.nn.functional.one_hot(labels, num_classes).float()
-            else:
-                targets = labels
-            with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
-                loss = loss_fn(model(images), targets)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            total, count = total + float(loss) * len(images), count + len(images)
-        stats = {"epoch": epoch + 1, "train_loss": total / max(count, 1)}
+            _seed_everything(derive_seed(recipe.seed, "step", step))  # mixup, drop-path
+            loss = _train_step(model, optimizer, scaler, loss_fn, mixup, recipe, num_classes,
+                               images.to(dev, non_blocking=True), labels.to(dev, non_blocking=True), amp)
+            step += 1
+            total, count = total + loss * len(images), count + len(images)
+            stop = budget is not None and step < total_steps and budget.stop_requested()
+            if stop or step % steps_per_epoch == 0 or checkpointing.due(step):
+                checkpoint(step)
+            if stop and checkpoint_path:
+                raise BudgetExhausted(f"stopped at step {step} of {total_steps} to fit the job's time limit; "
+                                      f"{checkpoint_path} resumes it")
+        stats = {"epoch": epoch + 1, "step": step, "train_loss": total / max(count, 1)}
         log.info("epoch %d: train loss %.4f", epoch + 1, stats["train_loss"])
-        if checkpoint_path and epoch + 1 < recipe.epochs:
-            save_checkpoint(checkpoint_path, fingerprint, epoch + 1, model.state_dict(), optimizer, scaler)
     torch_save(out_path, {"arch": recipe.arch, "num_classes": num_classes, "class_names": class_names,
                           "recipe": json.loads(json.dumps(asdict(recipe), default=list)),
                           "state_dict": model.state_dict()})
     if checkpoint_path:
         Path(checkpoint_path).unlink(missing_ok=True)
     return stats
+
+
+def _train_step(model, optimizer, scaler, loss_fn, mixup, recipe, num_classes, images, labels, amp) -> float:
+    if mixup is not None and len(images) % 2 == 0:
+        images, targets = mixup(images, labels)
+    elif mixup is not None or recipe.bce_loss:
+        targets = torch.nn.functional.one_hot(labels, num_classes).float()
+    else:
+        targets = labels
+    with torch.autocast(images.device.type, dtype=torch.float16, enabled=amp):
+        loss = loss_fn(model(images), targets)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return float(loss)
 
 
 def _seed_everything(seed: int) -> None:

@@ -19,6 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from realfake.atomic import atomic_path
+from realfake.budget import BudgetExhausted, Checkpointing, TimeBudget
 from realfake.checkpoints import resume, save_checkpoint
 from realfake.conditioning import build_prompt, encode_text, inject_guidance
 from realfake.data import load_rgb
@@ -96,12 +97,14 @@ class AugmentedImages(torch.utils.data.Dataset):
 
 def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSettings,
                captions: list[str] | None = None, guidance: torch.Tensor | None = None,
-               checkpoint_path: str | os.PathLike | None = None, checkpoint_every: int = 0,
-               device: str = "auto", num_workers: int = 0, loss_log: str | os.PathLike | None = None,
-               log_every: int = 50) -> dict:
+               checkpoint_path: str | os.PathLike | None = None, checkpointing: Checkpointing | None = None,
+               budget: TimeBudget | None = None, device: str = "auto", num_workers: int = 0,
+               loss_log: str | os.PathLike | None = None, log_every: int = 50) -> dict:
     """Fine-tune a LoRA on ``train`` (manifest rows) and save it with ``save_lora_weights``.
 
     ``guidance`` holds one visual-guidance vector per training image (None: no guidance).
+    With a ``checkpoint_path``: a checkpoint when ``checkpointing`` says, and, when ``budget``
+    asks to stop, a checkpoint then ``BudgetExhausted``; a rerun resumes where it stopped.
     ``loss_log``: a CSV that gets L_simple, L_MMD and gamma * L_MMD / L_simple every ``log_every`` steps.
     """
     from peft import LoraConfig
@@ -138,6 +141,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     step, weights = resume(checkpoint_path, fingerprint, optimizer, scaler)
     if weights is not None:
         set_peft_model_state_dict(parts.unet, weights)
+    checkpointing = checkpointing or Checkpointing()
     mmd_weight = settings.mmd_weight if settings.distribution_matching else 0.0
     progress = tqdm(total=total_steps, initial=step, desc="LoRA")
     losses = LossLog(loss_log, log_every, mmd_weight, resumed_at=step)
@@ -175,9 +179,16 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
             losses.record(step, running)
             progress.update(1)
             progress.set_postfix(running)
-            if checkpoint_path and checkpoint_every and step % checkpoint_every == 0 and step < total_steps:
+            if not checkpoint_path or step == total_steps:
+                continue
+            stop = budget is not None and budget.stop_requested()
+            if stop or checkpointing.due(step):
                 save_checkpoint(checkpoint_path, fingerprint, step, get_peft_model_state_dict(parts.unet),
                                 optimizer, scaler)
+                checkpointing.saved()
+            if stop:
+                raise BudgetExhausted(f"stopped at step {step} of {total_steps} to fit the job's time limit; "
+                                      f"{checkpoint_path} resumes it")
     progress.close()
     losses.close()
     save_lora(parts.unet, out_path)

@@ -11,6 +11,8 @@ rule train_classifier:
     conda:
         "../envs/realfake.yaml"
     threads: 2
+    # Each attempt stops before its time limit with a checkpoint; a retry resumes from it.
+    retries: config["runtime"]["training_retries"]
     resources:
         gpu=1,
     params:

@@ -14,6 +14,8 @@ rule train_lora:
     conda:
         "../envs/realfake.yaml"
     threads: 2
+    # Each attempt stops before its time limit with a checkpoint; a retry resumes from it.
+    retries: config["runtime"]["training_retries"]
     resources:
         gpu=1,
     params:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from realfake.budget import BudgetExhausted, Checkpointing
 from realfake.classifier import (
     ImageList,
     Recipe,
@@ -73,12 +74,12 @@ def test_lora_training_resumes_exactly_after_a_kill(tiny_sd, digits, tmp_path, m
     monkeypatch.setattr(lora_mod, "save_lora", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):  # killed after step 4, before the output was written
         train_lora(tiny_sd, train, tmp_path / "resumed.safetensors", SETTINGS, guidance=guidance,
-                   checkpoint_path=ckpt, checkpoint_every=2, loss_log=tmp_path / "resumed.csv", log_every=1)
+                   checkpoint_path=ckpt, checkpointing=Checkpointing(2), loss_log=tmp_path / "resumed.csv", log_every=1)
     assert ckpt.exists() and not (tmp_path / "resumed.safetensors").exists()
     assert torch.load(ckpt, weights_only=True)["progress"] == 2
     monkeypatch.setattr(lora_mod, "save_lora", real_save)
     train_lora(tiny_sd, train, tmp_path / "resumed.safetensors", SETTINGS, guidance=guidance,
-               checkpoint_path=ckpt, checkpoint_every=2, loss_log=tmp_path / "resumed.csv", log_every=1)
+               checkpoint_path=ckpt, checkpointing=Checkpointing(2), loss_log=tmp_path / "resumed.csv", log_every=1)
     assert not ckpt.exists()
     import pandas as pd
 
@@ -248,7 +249,9 @@ def test_classifier_learns_digits_and_resumes(digits, tmp_path, monkeypatch, cap
     monkeypatch.setattr(classifier_mod, "torch_save", killed_at_the_end)
     with pytest.raises(KeyboardInterrupt):
         train_classifier(data, 10, [str(i) for i in range(10)], recipe, tmp_path / "c.pt", ckpt, device="cpu")
-    assert torch.load(ckpt, weights_only=True)["progress"] == 2 and not (tmp_path / "c.pt").exists()
+    steps_per_epoch = 50 // 16
+    assert torch.load(ckpt, weights_only=True)["progress"] == 2 * steps_per_epoch  # the last epoch's end
+    assert not (tmp_path / "c.pt").exists()
     monkeypatch.setattr(classifier_mod, "torch_save", real_save)
     with caplog.at_level("INFO"):
         stats = train_classifier(data, 10, [str(i) for i in range(10)], recipe, tmp_path / "c.pt", ckpt,
@@ -316,3 +319,51 @@ def test_tiny_clip_learns_the_classes_contrastively(digits, tmp_path):
     trained = clip_image_embeddings(str(tmp_path / "clip"), train.path.tolist()[:4], device="cpu")
     random = clip_image_embeddings(str(tmp_path / "random"), train.path.tolist()[:4], device="cpu")
     assert trained.shape == random.shape == (4, 64) and not torch.allclose(trained, random)
+
+
+class StopAfter:
+    """A time budget that runs out after ``steps`` steps (the training loop asks once a step)."""
+
+    def __init__(self, steps):
+        self.steps, self.asked = steps, 0
+
+    def stop_requested(self):
+        self.asked += 1
+        return self.asked >= self.steps
+
+
+def test_lora_stopped_by_its_budget_resumes_to_the_same_weights(tiny_sd, digits, tmp_path):
+    from safetensors.torch import load_file
+
+    train = digits[digits.split == "train"].reset_index(drop=True)
+    train_lora(tiny_sd, train, tmp_path / "whole.safetensors", SETTINGS)
+    ckpt = tmp_path / "lora.safetensors.checkpoint.pt"
+    with pytest.raises(BudgetExhausted, match=r"stopped at step 3 of 4 .* resumes it"):
+        train_lora(tiny_sd, train, tmp_path / "lora.safetensors", SETTINGS, checkpoint_path=ckpt,
+                   budget=StopAfter(3))
+    assert torch.load(ckpt, weights_only=True)["progress"] == 3
+    train_lora(tiny_sd, train, tmp_path / "lora.safetensors", SETTINGS, checkpoint_path=ckpt, budget=StopAfter(99))
+    whole, resumed = load_file(tmp_path / "whole.safetensors"), load_file(tmp_path / "lora.safetensors")
+    for key in whole:
+        torch.testing.assert_close(whole[key], resumed[key], rtol=0, atol=0)
+
+
+def test_classifier_stopped_mid_epoch_resumes_to_the_same_weights(digits, tmp_path):
+    """Stopped after step 4 (epoch 2's first batch), then after step 5, then finished: equal weights."""
+    recipe = Recipe(arch="resnet10t", epochs=2, batch_size=16, lr=0.05, decay_milestones=(1,), hflip=0.5,
+                    crop_scale=(0.5, 1.0), train_resolution=32, test_resolution=32, crop_pct=1.0, mixup=0.2,
+                    drop_path=0.1)
+    train = digits[digits.split == "train"]
+    data = ImageList(train.path, train.label, train_transform(recipe))
+    names = [str(i) for i in range(10)]
+    train_classifier(data, 10, names, recipe, tmp_path / "whole.pt", device="cpu")
+    ckpt = tmp_path / "c.pt.checkpoint.pt"
+    for budget, stopped_at in ((StopAfter(4), 4), (StopAfter(1), 5)):
+        with pytest.raises(BudgetExhausted, match=f"stopped at step {stopped_at} of 6"):
+            train_classifier(data, 10, names, recipe, tmp_path / "c.pt", ckpt, device="cpu", budget=budget)
+        assert torch.load(ckpt, weights_only=True)["progress"] == stopped_at
+    train_classifier(data, 10, names, recipe, tmp_path / "c.pt", ckpt, device="cpu", budget=StopAfter(99))
+    whole = torch.load(tmp_path / "whole.pt", weights_only=True)["state_dict"]
+    resumed = torch.load(tmp_path / "c.pt", weights_only=True)["state_dict"]
+    for key in whole:
+        torch.testing.assert_close(whole[key], resumed[key], rtol=0, atol=0, msg=key)

@@ -18,7 +18,7 @@ from test_workflow import reduced_config
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 pytestmark = pytest.mark.slow
-GPU_RULES = {"pretrain_tiny_sd", "caption_images", "compute_guidance", "train_lora", "synthesize_shard",
+GPU_RULES = {"pretrain_tiny_sd", "pretrain_tiny_clip", "caption_images", "compute_guidance", "train_lora", "synthesize_shard",
              "train_classifier", "evaluate_classifier"}  # the rules that declare resources: gpu=1
 
 
@@ -33,14 +33,21 @@ def cluster():
     subprocess.run([str(CLUSTER), "stop"], timeout=120)
 
 
-def site_profile(folder):
-    """profiles/slurm with this machine's sizes: same partitions and GPU requests."""
+def site_profile(folder, arrays=False, classifier_runtime=None):
+    """profiles/slurm with this machine's sizes: same partitions and GPU requests. ``arrays``:
+    its documented switch from synthesis groups to job arrays."""
     profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    if arrays:
+        for key in ("groups", "group-components", "set-resource-scopes", "resources"):
+            del profile[key]
+        profile["slurm-array-jobs"] = "synthesize_shard"
     profile.update({"slurm-status-command": "squeue", "slurm-no-account": True, "latency-wait": 5,
                     "slurm-init-seconds-before-status-checks": 3})  # the plugin waits 40 s by default
     profile["default-resources"].update(mem_mb=500, runtime=10, cpus_per_task=1)
     for resources in profile["set-resources"].values():
         resources.update(mem_mb=900, runtime="7 * attempt", cpus_per_gpu=1)
+    if classifier_runtime is not None:
+        profile["set-resources"]["train_classifier"]["runtime"] = classifier_runtime
     folder.mkdir()
     (folder / "config.yaml").write_text(yaml.safe_dump(profile))
     return profile
@@ -59,10 +66,11 @@ def rule_of(job) -> str:
         re.match(r"rule_(.+?)(_wildcards_|$)", comment)[1]
 
 
-def run_profile(workdir, profile_dir, config):
+def run_profile(workdir, profile_dir, config, *targets):
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    run = subprocess.run(snakemake_cmd() + ["--directory", str(workdir), "--configfile",
-                                            str(workdir / "config.yaml"), "--profile", str(profile_dir)],
+    cmd = ["--profile", str(profile_dir)] if profile_dir else ["--cores", "2"]
+    run = subprocess.run(snakemake_cmd() + [*targets, "--directory", str(workdir), "--configfile",
+                                            str(workdir / "config.yaml"), *cmd],
                          capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
 
@@ -89,11 +97,42 @@ def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, 
             assert job["Partition"] == "cpu" and "TresPerJob" not in job, job
             assert job["MinMemoryNode"] == "500M" and job["TimeLimit"] == "00:10:00"
 
+    # A config edit, with shards submitted as a job array (the profile's documented switch):
+    # only the dependents run again, the 3 shards as one array, equal to shards made locally.
     edited = copy.deepcopy(config)
     edited["variants"]["realfake"]["guidance_scale"] = 3.0
     first = {j["JobId"] for j in jobs}
-    run_profile(workdir, tmp_path / "profile", edited)
-    again = sorted(rule_of(j) for j in slurm_jobs(workdir) if j["JobId"] not in first)
-    assert again == ["evaluate_classifier", "evaluate_classifier", "synthesize_shard", "table1",
-                     "train_classifier", "train_classifier"]
+    site_profile(tmp_path / "arrays", arrays=True)
+    run_profile(workdir, tmp_path / "arrays", edited)
+    new = [j for j in slurm_jobs(workdir) if j["JobId"] not in first]
+    again = sorted(rule_of(j) for j in new)
+    assert again == ["evaluate_classifier", "evaluate_classifier", "synthesize_shard", "synthesize_shard",
+                     "synthesize_shard", "table1", "train_classifier", "train_classifier"]
+    arrays = {j.get("ArrayJobId") for j in new if rule_of(j) == "synthesize_shard"}
+    assert len(arrays) == 1 and None not in arrays  # one submission, three array tasks
     assert all("gpu" not in r for r in profile["set-resources"].values())  # GPUs come from the rules
+    shards = sorted((workdir / "results/digits/realfake/shards").glob("*.tar"))
+    from_array = [shard.read_bytes() for shard in shards]
+    for shard in shards:
+        shard.unlink()
+    run_profile(workdir, None, edited, *[str(s.relative_to(workdir)) for s in shards])
+    assert [shard.read_bytes() for shard in shards] == from_array
+
+    # A time limit too short for the job: each attempt stops after a step, writes its checkpoint
+    # and fails; the retries resume it, and it ends with the weights of the uninterrupted run.
+    target = workdir / "results/digits/real/seed0/classifier.pt"
+    import torch
+
+    uninterrupted = torch.load(target, weights_only=True)["state_dict"]
+    target.unlink()
+    site_profile(tmp_path / "short", classifier_runtime=1)
+    chunked = copy.deepcopy(edited)
+    chunked["runtime"].update(time_limit_margin_minutes=1.0, training_retries=5)
+    before = {j["JobId"] for j in slurm_jobs(workdir)}
+    run_profile(workdir, tmp_path / "short", chunked, str(target.relative_to(workdir)))
+    attempts = sorted((j for j in slurm_jobs(workdir) if j["JobId"] not in before), key=lambda j: int(j["JobId"]))
+    assert [j["JobState"] for j in attempts] == ["FAILED", "COMPLETED"]  # 80 images, batches of 32: 2 steps
+    assert {j["TimeLimit"] for j in attempts} == {"00:01:00"}
+    resumed = torch.load(target, weights_only=True)["state_dict"]
+    for key in uninterrupted:
+        torch.testing.assert_close(resumed[key], uninterrupted[key], rtol=0, atol=0, msg=key)

@@ -349,6 +349,7 @@ def test_paper_config_plans_the_whole_matrix(tmp_path):
     (tmp_path / "paper.yaml").write_text(yaml.safe_dump(paper_config_on_skeletons(tmp_path / "data")))
     # from the repository root, where the demo's config/config.yaml also lies: it must not be merged in
     run = subprocess.run(snakemake_cmd() + ["results/table1.csv", "results/table2.csv", "results/table3.csv",
+                                            "results/fig1_clip_pca.png", "results/fig2_scaling.png",
                                             "--configfile", str(tmp_path / "paper.yaml"), "-n", "--forceall"],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
@@ -359,6 +360,7 @@ def test_paper_config_plans_the_whole_matrix(tmp_path):
     assert 2563 < shards < 3000
     # one realfake LoRA per dataset (7), plus the plain, guided and matched ones on IN-10 and IN-100
     assert re.search(r"^train_lora\s+(\d+)$", text, re.M)[1] == "13"
+    assert re.search(r"^fig1_clip_pca\s+1$", text, re.M) and re.search(r"^fig2_scaling\s+1$", text, re.M)
 
 
 @pytest.mark.parametrize("dataset, missing, key", [
@@ -437,6 +439,28 @@ def test_truncated_shard_is_named_found_and_rebuilt_alone(built):
     assert run.returncode == 0, run.stderr[-3000:]
     assert shard.read_bytes() == original  # regenerated alone, identically
     assert main(["verify", str(folder)]) == 0
+    assert snakemake(workdir, "--cores", "1", "--touch", *TABLES, config=config).returncode == 0
+
+
+def test_training_stopped_at_its_time_limit_is_retried_and_resumes_identically(built):
+    """A classifier job whose budget runs out after every step (runtime 1 minute, margin 1 minute)
+    stops with a checkpoint, is retried by Snakemake and resumes: 5 attempts for its 5 steps, and
+    the same weights as the uninterrupted run of the fixture. Restores the finished state."""
+    workdir, config = built
+    target = workdir / "results/digits/realfake/x1_real/seed0/classifier.pt"
+    uninterrupted = torch.load(target, weights_only=True)["state_dict"]
+    target.unlink()
+    edited = json.loads(json.dumps(config))
+    edited["runtime"]["time_limit_margin_minutes"] = 1.0
+    run = snakemake(workdir, "--cores", "2", str(target.relative_to(workdir)), "--retries", "9",
+                    "--set-resources", "train_classifier:runtime=1", "--show-failed-logs", config=edited)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stderr.count("Trying to restart job") == 4  # 80 real + 96 synthetic images, batches of 32
+    assert "stopped at step 4 of 5" in run.stderr
+    resumed = torch.load(target, weights_only=True)["state_dict"]
+    for key in uninterrupted:
+        torch.testing.assert_close(resumed[key], uninterrupted[key], rtol=0, atol=0, msg=key)
+    assert not target.with_name("classifier.pt.checkpoint.pt").exists()
     assert snakemake(workdir, "--cores", "1", "--touch", *TABLES, config=config).returncode == 0
 
 
