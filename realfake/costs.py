@@ -1,16 +1,24 @@
-"""Cost plan: the jobs a target would run and their GPU-hours per stage, before submitting.
+"""Cost plan: what a target would run, before submitting it: per stage its jobs, GPU-hours,
+sbatch submissions, wall-clock on a cluster of N GPUs and disk.
 
-    realfake-costs [--configfile config/paper.yaml] [--all] TARGET...
+    realfake-costs [--configfile config/paper.yaml] [--all] [--gpus N] [--group-shards K | --arrays] TARGET...
 
 Dry-runs Snakemake for TARGET (only the stale jobs; ``--all``: everything), counts each job's
 images from the config (a shard's size, a classifier's epochs x training images, ...) and
 multiplies by the per-image GPU seconds in ``costs`` of the config. Replace those estimates
 with your own measurements: every job writes its wall time to ``benchmarks/``.
+
+Wall-clock is per stage (captions, LoRA, shards, ... one after another, as the graph orders
+them on one dataset): the longer of its longest job and its GPU-hours spread over N GPUs, one
+GPU per job. Disk: shards at the measured bytes per image of their format (``bench/shard_io.py``,
+512 px), classifiers and their checkpoints at 4 bytes a weight (x2 for SGD momentum).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
 import re
 import subprocess
 import sys
@@ -51,7 +59,8 @@ def planned_jobs(targets: list[str], configfile: str | None, forceall: bool) -> 
     cmd = [str(Path(sys.executable).parent / "snakemake"), *targets, "-n", "-s", str(ROOT / "Snakefile")]
     cmd += ["--configfile", configfile] if configfile else []
     cmd += ["--forceall"] if forceall else []
-    run = subprocess.run(cmd, capture_output=True, text=True)
+    # planning needs no data: the start-up checks of data roots and model folders are skipped
+    run = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "REALFAKE_PLAN_ONLY": "1"})
     if run.returncode != 0:
         sys.exit((run.stdout + run.stderr)[-3000:])
     jobs = [(m[1], dict(kv.split("=", 1) for kv in m[2].split(", "))) for m in JOB.finditer(run.stdout)]
@@ -59,16 +68,61 @@ def planned_jobs(targets: list[str], configfile: str | None, forceall: bool) -> 
     return jobs
 
 
-def cost_table(config: dict, jobs: list[tuple[str, dict]]):
+# bench/shard_io.py, 512-px images (2026-11-26): KiB per stored image by format (and quality)
+SHARD_KIB_PER_IMAGE = {("png", None): 501.5, ("jpeg", 95): 106.0, ("jpeg", 75): 30.6, ("webp", 95): 99.8}
+
+
+def shard_bytes(config: dict) -> float:
+    s = config["synthesis"]
+    quality = None if s["image_format"] == "png" else s["image_quality"]
+    kib = SHARD_KIB_PER_IMAGE.get((s["image_format"], quality), SHARD_KIB_PER_IMAGE[("jpeg", 95)])
+    return s["shard_size"] * kib * 1024
+
+
+def classifier_bytes(config: dict, w: dict) -> float:
+    """A classifier's output and its checkpoint (weights + momentum): 3 x 4 bytes a weight."""
+    return 12.0 * weights_of(config["recipes"][config["datasets"][w["dataset"]]["recipe"]]["arch"])
+
+
+@functools.cache
+def weights_of(arch: str) -> int:
+    import timm
+
+    return sum(p.numel() for p in timm.create_model(arch, pretrained=False).parameters())
+
+
+def job_bytes(config: dict, rule: str, w: dict) -> float:
+    if rule == "synthesize_shard":
+        return shard_bytes(config)
+    if rule == "train_classifier":
+        return classifier_bytes(config, w)
+    return 0.0
+
+
+def cost_table(config: dict, jobs: list[tuple[str, dict]], gpus: int = 8, group_shards: int = 8,
+               arrays: bool = False, array_size: int = 200):
+    """Per rule: jobs, images, GPU-hours, sbatch submissions, wall-clock hours on ``gpus``, disk TB.
+
+    Submissions: shards in groups of ``group_shards`` or, with ``arrays``, ``array_size`` per
+    sbatch (Snakemake hands the plugin at most ``jobs`` at once; the profile's is 200).
+    """
+    import math
+
     import pandas as pd
 
     rows = []
     for rule, w in jobs:
         images = job_images(config, rule, w)
-        seconds = images * config["costs"].get(rule, 0.0)
-        rows.append({"rule": rule, "jobs": 1, "images": images, "gpu_hours": seconds / 3600})
-    table = pd.DataFrame(rows, columns=["rule", "jobs", "images", "gpu_hours"])
-    table = table.groupby("rule").sum().sort_values("gpu_hours", ascending=False)
+        rows.append({"rule": rule, "jobs": 1, "images": images,
+                     "gpu_hours": images * config["costs"].get(rule, 0.0) / 3600,
+                     "disk_tb": job_bytes(config, rule, w) / 1e12})
+    table = pd.DataFrame(rows, columns=["rule", "jobs", "images", "gpu_hours", "disk_tb"])
+    longest = table.groupby("rule").gpu_hours.max()
+    table = table.groupby("rule").sum()
+    per_submission = {"synthesize_shard": array_size if arrays else group_shards}
+    table.insert(3, "submissions", [math.ceil(n / per_submission.get(r, 1)) for r, n in table.jobs.items()])
+    table.insert(4, f"wall_hours_{gpus}gpu", [max(longest[r], h / gpus) for r, h in table.gpu_hours.items()])
+    table = table.sort_values("gpu_hours", ascending=False)
     table.loc["total"] = table.sum()
     return table
 
@@ -78,10 +132,15 @@ def main(argv=None):
     parser.add_argument("targets", nargs="*", default=["all"])
     parser.add_argument("--configfile", help="default: the Snakefile's (config/config.yaml)")
     parser.add_argument("--all", action="store_true", help="every job of the targets, not only the stale ones")
+    parser.add_argument("--gpus", type=int, default=64, help="GPUs the cluster gives this run (wall-clock)")
+    parser.add_argument("--group-shards", type=int, default=8, help="shards per submission (the profile's groups)")
+    parser.add_argument("--arrays", action="store_true", help="shards as job arrays instead of groups")
     args = parser.parse_args(argv)
     config = load_config(args.configfile or ROOT / "config/config.yaml")
-    table = cost_table(config, planned_jobs(args.targets, args.configfile, args.all))
-    print(table.to_string(float_format=lambda v: f"{v:,.1f}"))
+    table = cost_table(config, planned_jobs(args.targets, args.configfile, args.all), args.gpus,
+                       args.group_shards, args.arrays)
+    formats = {"disk_tb": lambda v: f"{v:,.3f}"}
+    print(table.to_string(formatters=formats, float_format=lambda v: f"{v:,.1f}"))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import json
 import os
 import sys
 import tarfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 INDEX_KIND = "wids-shard-index-v1"
@@ -62,11 +64,16 @@ class ShardWriter:
     (and are removed by the next writer of that shard).
     """
 
-    def __init__(self, path: str | os.PathLike, image_format: str = "png", image_quality: int = 95):
+    def __init__(self, path: str | os.PathLike, image_format: str = "png", image_quality: int = 95,
+                 encode_workers: int = 0, max_pending: int = 256):
         self.path, self.index = Path(path), index_path(path)
         self.image_format, self.image_quality = image_format, image_quality
         self.ext = IMAGE_EXTENSIONS[image_format]
         self.keys, self.labels, self.images, self.metas = [], [], [], []
+        # Images are encoded by a thread pool (Pillow releases the GIL while it encodes), so the
+        # GPU goes on generating; they are written in order, so the bytes do not change.
+        self.pool = ThreadPoolExecutor(encode_workers) if encode_workers else None
+        self.pending, self.max_pending = deque(), max_pending
 
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,12 +84,21 @@ class ShardWriter:
         return self
 
     def write(self, key: str, image, label: int, meta: dict) -> None:
-        self.keys.append(key)
-        self.labels.append(int(label))
-        self.images.append(self._add(f"{key}.{self.ext}", encode_image(image, self.image_format,
-                                                                       self.image_quality)))
-        self._add(f"{key}.cls", str(int(label)).encode())
-        self.metas.append(self._add(f"{key}.json", json.dumps(meta, sort_keys=True).encode()))
+        args = (image, self.image_format, self.image_quality)
+        encoded = self.pool.submit(encode_image, *args) if self.pool else encode_image(*args)
+        self.pending.append((key, int(label), meta, encoded))
+        self._flush(self.max_pending)
+
+    def _flush(self, keep: int) -> None:
+        """Write the oldest samples to the tar until at most ``keep`` wait."""
+        while len(self.pending) > keep:
+            key, label, meta, encoded = self.pending.popleft()
+            data = encoded.result() if self.pool else encoded
+            self.keys.append(key)
+            self.labels.append(label)
+            self.images.append(self._add(f"{key}.{self.ext}", data))
+            self._add(f"{key}.cls", str(label).encode())
+            self.metas.append(self._add(f"{key}.json", json.dumps(meta, sort_keys=True).encode()))
 
     def _add(self, name: str, data: bytes) -> list[int]:
         info = tarfile.TarInfo(name)
@@ -92,9 +108,19 @@ class ShardWriter:
         return [offset, len(data)]
 
     def __exit__(self, exc_type, exc, tb):
-        self.tar.close()
+        try:
+            if exc_type is None:
+                self._flush(0)
+        except BaseException:
+            exc_type = True  # an image that failed to encode: no shard, as for any error
+            raise
+        finally:
+            if self.pool:
+                self.pool.shutdown(cancel_futures=True)
+            self.tar.close()
+            if exc_type is not None:
+                self.tmp.unlink(missing_ok=True)
         if exc_type is not None:
-            self.tmp.unlink(missing_ok=True)
             return False
         entry = {"url": self.path.name, "nsamples": len(self.keys), "filesize": self.tmp.stat().st_size,
                  "md5sum": file_md5(self.tmp), "image_format": self.image_format, "keys": self.keys,

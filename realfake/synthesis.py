@@ -52,8 +52,13 @@ def image_seed(seed: int, index: int) -> int:
 
 
 def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, device: str = "auto",
-                  dtype: str = "float16"):
-    """A stock diffusers pipeline (img2img with the latent prior, else text-to-image) + LoRA."""
+                  dtype: str = "float16", fuse: bool = True):
+    """A stock diffusers pipeline (img2img with the latent prior, else text-to-image) + LoRA.
+
+    ``fuse``: the LoRA, scaled by ``lora_scale``, is fused into the UNet's weights and its
+    adapter layers unloaded (no extra matmuls per step); numerically equivalent to running
+    the adapter at that scale (tested).
+    """
     from diffusers import (
         DDIMScheduler,
         DPMSolverMultistepScheduler,
@@ -73,6 +78,9 @@ def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, devic
         from realfake.lora import load_lora
 
         load_lora(pipe, lora_path)
+        if fuse:
+            pipe.fuse_lora(lora_scale=settings.lora_scale)
+            pipe.unload_lora_weights()
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(dev)
 
@@ -80,13 +88,14 @@ def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, devic
 @torch.no_grad()
 def synthesize_shard(pipe, out_path: str | os.PathLike, shard: int, train, settings: SynthesisSettings,
                      captions: list[str] | None = None, guidance: torch.Tensor | None = None,
-                     batch_size: int = 24) -> int:
-    """Generate shard ``shard`` (images ``[s*S, (s+1)*S)``) into an indexed WebDataset tar."""
+                     batch_size: int = 24, encode_workers: int = 4) -> int:
+    """Generate shard ``shard`` (images ``[s*S, (s+1)*S)``) into an indexed WebDataset tar,
+    encoding images in ``encode_workers`` threads while the next batch generates."""
     indices = list(shard_range(shard, settings.shard_size))
     n = len(train)
     negative = encode_text(pipe.tokenizer, pipe.text_encoder, [settings.negative_prompt])
     negative = match_negative(negative, settings.injection)
-    with ShardWriter(out_path, settings.image_format, settings.image_quality) as sink:
+    with ShardWriter(out_path, settings.image_format, settings.image_quality, encode_workers) as sink:
         for start in tqdm(range(0, len(indices), batch_size), desc=f"shard {shard}"):
             batch = indices[start:start + batch_size]
             sources = [i % n for i in batch]

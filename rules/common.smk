@@ -1,10 +1,14 @@
+import os
+
 import realfake.plan as plan
 from realfake.config import canonical, check_paths, load_config
 
 # One loader: schema validation with defaults (nested too), normalisation, cross-checks;
-# then what start-up can know of the file system (data roots, model folders).
+# then what start-up can know of the file system (data roots, model folders), unless the run
+# only plans (realfake-costs prices a config before its data is on the cluster).
 config.update(load_config(config))
-check_paths(config)
+if not os.environ.get("REALFAKE_PLAN_ONLY"):
+    check_paths(config)
 
 
 wildcard_constraints:

@@ -13,5 +13,5 @@ guidance = (guidance_rows(snakemake.input.guidance, settings.guidance_mode, trai
             if snakemake.input.guidance else None)
 pipe = load_pipeline(snakemake.params.model, settings, snakemake.input.lora or None, runtime["device"])
 n = synthesize_shard(pipe, snakemake.output.shard, int(snakemake.wildcards.shard), train, settings, captions,
-                     guidance, runtime["synthesis_batch_size"])
+                     guidance, runtime["synthesis_batch_size"], runtime["encode_workers"])
 log.info("shard %s: %d images", snakemake.wildcards.shard, n)

@@ -19,6 +19,7 @@ from realfake.classifier import (
 from realfake.conditioning import encode_text
 from realfake.diffusion import load_sd_components
 from realfake.lora import LoraSettings, load_lora, save_lora, train_lora
+from realfake.shards import ShardSamples
 
 SETTINGS = LoraSettings(resolution=32, batch_size=10, max_steps=4, random_flip=True,
                         center_crop=False, learning_rate=1e-2, seed=3)
@@ -57,6 +58,31 @@ def test_lora_round_trip_through_a_stock_pipeline(tiny_sd, tmp_path):
     loaded = _unet_output(pipe.unet, pipe.tokenizer, pipe.text_encoder)
     assert not torch.allclose(base, tuned)
     torch.testing.assert_close(loaded, tuned)
+
+
+def test_fused_lora_generates_what_the_adapter_does(tiny_sd, digits, tmp_path):
+    """fuse_lora(lora_scale) + unload_lora_weights, against the adapter run at that scale."""
+    from peft import LoraConfig
+
+    from realfake.synthesis import SynthesisSettings, load_pipeline, synthesize_shard
+
+    parts = load_sd_components(tiny_sd)
+    parts.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,  # random, non-zero
+                                      target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    save_lora(parts.unet, tmp_path / "lora.safetensors")
+    train = digits[digits.split == "train"].reset_index(drop=True)
+    settings = SynthesisSettings(resolution=32, num_inference_steps=4, shard_size=4, image_format="png",
+                                 lora_scale=0.5)
+    pixels = {}
+    for name, lora, fuse in (("fused", tmp_path / "lora.safetensors", True),
+                             ("adapter", tmp_path / "lora.safetensors", False), ("base", None, True)):
+        pipe = load_pipeline(tiny_sd, settings, lora, device="cpu", fuse=fuse)
+        assert not (fuse and lora and pipe.get_list_adapters())  # fused, then unloaded
+        synthesize_shard(pipe, tmp_path / f"{name}.tar", 0, train, settings)
+        samples = ShardSamples([tmp_path / f"{name}.tar"])
+        pixels[name] = np.stack([np.asarray(samples.image(i), int) for i in range(4)])
+    assert np.abs(pixels["fused"] - pixels["adapter"]).max() <= 2  # of 255: float rounding only
+    assert np.abs(pixels["fused"] - pixels["base"]).max() > 10  # the LoRA does change the images
 
 
 def test_lora_training_resumes_exactly_after_a_kill(tiny_sd, digits, tmp_path, monkeypatch):
@@ -106,9 +132,11 @@ def test_shards_are_indexed_deterministic_and_webdataset_readable(tiny_sd, digit
     settings = SynthesisSettings(resolution=32, num_inference_steps=4, seed=7, shard_size=6, image_format="png")
     pipe = load_pipeline(tiny_sd, settings, device="cpu")
     guidance = torch.randn(len(train), 64)
-    for name, batch in (("a.tar", 4), ("b.tar", 3), ("c.tar", 4)):
-        synthesize_shard(pipe, tmp_path / name, 9, train, settings, guidance=guidance, batch_size=batch)
-    assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "c.tar").read_bytes()  # same run, same bytes
+    for name, batch, encoders in (("a.tar", 4, 2), ("b.tar", 3, 2), ("c.tar", 4, 0)):
+        synthesize_shard(pipe, tmp_path / name, 9, train, settings, guidance=guidance, batch_size=batch,
+                         encode_workers=encoders)
+    # same run, same bytes, whether images are encoded in a thread pool or in line
+    assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "c.tar").read_bytes()
     samples = ShardSamples([tmp_path / "a.tar"])
     meta = [samples.meta(i) for i in range(len(samples))]
     assert [m["index"] for m in meta] == list(range(54, 60))
