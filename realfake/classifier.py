@@ -24,6 +24,7 @@ from realfake.budget import BudgetExhausted, Checkpointing, TimeBudget
 from realfake.checkpoints import resume, save_checkpoint
 from realfake.data import load_rgb
 from realfake.devices import pick_device
+from realfake.distributed import barrier, context
 from realfake.seeds import derive_seed
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Recipe:
     crop_pct: float = 0.875
     interpolation: str = "bilinear"
     amp: bool = True
+    sync_batchnorm: bool = False
     seed: int = 0
 
     def __post_init__(self):  # YAML and JSON give lists; compare and hash as tuples
@@ -197,15 +199,29 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[i
     return order[: steps * batch_size].view(steps, batch_size).tolist()
 
 
+def rank_share(batch: list[int], ctx) -> list[int]:
+    """This rank's contiguous, equal share of a global batch (the rank count must divide it)."""
+    size, extra = divmod(len(batch), ctx.world_size)
+    start = ctx.rank * size + min(ctx.rank, extra)
+    return batch[start:start + size + (ctx.rank < extra)]
+
+
 def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: Recipe,
                      out_path: str | os.PathLike, checkpoint_path: str | os.PathLike | None = None,
                      device: str = "auto", num_workers: int = 0, checkpointing: Checkpointing | None = None,
                      budget: TimeBudget | None = None) -> dict:
     """Train on ``dataset`` (its transform set by the caller from ``train_transform``).
 
-    With a ``checkpoint_path``: a checkpoint at each epoch's end and when ``checkpointing`` says,
-    and, when ``budget`` asks to stop, a checkpoint then ``BudgetExhausted``; a rerun resumes.
+    In a process group (``distributed.launch``) every rank takes its share of each global batch
+    of ``recipe.batch_size`` and DDP averages the gradients: one global step whatever the rank
+    count (BatchNorm statistics per rank, as the paper's 128 per GPU; ``sync_batchnorm`` syncs).
+    With a ``checkpoint_path``: a checkpoint (rank 0) at each epoch's end and when
+    ``checkpointing`` says, and, when ``budget`` asks to stop, a checkpoint then
+    ``BudgetExhausted``; a rerun resumes.
     """
+    ctx = context()
+    if recipe.batch_size % ctx.world_size:
+        raise ValueError(f"recipe batch_size {recipe.batch_size} does not divide among {ctx.world_size} ranks")
     dev = pick_device(device)
     _seed_everything(recipe.seed)
     model = create_model(recipe, num_classes).to(dev)
@@ -220,10 +236,11 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
     step, weights = resume(checkpoint_path, fingerprint, optimizer, scaler)
     if weights is not None:
         model.load_state_dict(weights)
+    trained = _distributed(model, recipe, ctx, dev)
     checkpointing = checkpointing or Checkpointing()
 
     def checkpoint(at: int) -> None:
-        if checkpoint_path and at < total_steps:
+        if checkpoint_path and at < total_steps and ctx.main:
             save_checkpoint(checkpoint_path, fingerprint, at, model.state_dict(), optimizer, scaler)
             checkpointing.saved()
 
@@ -232,14 +249,16 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
         epoch, position = divmod(step, steps_per_epoch)
         scheduler.step(epoch)
         samples.epoch = epoch
-        batches = epoch_batches(len(samples), recipe.batch_size, recipe.seed, epoch)[position:]
+        batches = [rank_share(b, ctx) for b in epoch_batches(len(samples), recipe.batch_size, recipe.seed,
+                                                             epoch)[position:]]
         loader = torch.utils.data.DataLoader(samples, batch_sampler=batches, num_workers=num_workers,
                                              pin_memory=dev.type == "cuda")
-        model.train()
+        trained.train()
         total, count = 0.0, 0
-        for images, labels in tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.epochs}", leave=False):
+        for images, labels in tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.epochs}", leave=False,
+                                   disable=not ctx.main):
             _seed_everything(derive_seed(recipe.seed, "step", step))  # mixup, drop-path
-            loss = _train_step(model, optimizer, scaler, loss_fn, mixup, recipe, num_classes,
+            loss = _train_step(trained, optimizer, scaler, loss_fn, mixup, recipe, num_classes,
                                images.to(dev, non_blocking=True), labels.to(dev, non_blocking=True), amp)
             step += 1
             total, count = total + loss * len(images), count + len(images)
@@ -247,16 +266,47 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
             if stop or step % steps_per_epoch == 0 or checkpointing.due(step):
                 checkpoint(step)
             if stop and checkpoint_path:
+                barrier()  # rank 0's checkpoint is whole before any rank exits
                 raise BudgetExhausted(f"stopped at step {step} of {total_steps} to fit the job's time limit; "
                                       f"{checkpoint_path} resumes it")
         stats = {"epoch": epoch + 1, "step": step, "train_loss": total / max(count, 1)}
-        log.info("epoch %d: train loss %.4f", epoch + 1, stats["train_loss"])
-    torch_save(out_path, {"arch": recipe.arch, "num_classes": num_classes, "class_names": class_names,
-                          "recipe": json.loads(json.dumps(asdict(recipe), default=list)),
-                          "state_dict": model.state_dict()})
-    if checkpoint_path:
-        Path(checkpoint_path).unlink(missing_ok=True)
+        log.info("epoch %d: train loss %.4f (rank %d)", epoch + 1, stats["train_loss"], ctx.rank)
+    if ctx.main:
+        torch_save(out_path, {"arch": recipe.arch, "num_classes": num_classes, "class_names": class_names,
+                              "recipe": json.loads(json.dumps(asdict(recipe), default=list)),
+                              "state_dict": model.state_dict()})
+        if checkpoint_path:
+            Path(checkpoint_path).unlink(missing_ok=True)
+    barrier()
     return stats
+
+
+def train_classifier_job(manifest_path, shard_paths: list[str], params: dict, out_path: str,
+                         device: str = "auto", num_workers: int = 0, checkpoint_minutes: float = 0.0,
+                         runtime_minutes: float | None = None, margin_minutes: float = 10.0) -> dict:
+    """One ``train_classifier`` job from files and plain values (``plan.classifier_params``), so
+    that each of ``distributed.launch``'s workers can build it for itself."""
+    from realfake.data import class_names, read_manifest
+
+    recipe = Recipe(**params["recipe"])
+    manifest = read_manifest(manifest_path)
+    dataset = training_set(manifest[manifest["split"] == "train"], shard_paths, params["synthetic_images"],
+                           params["real"], train_transform(recipe))
+    names = class_names(manifest)
+    stats = train_classifier(dataset, len(names), names, recipe, out_path, checkpoint_path=f"{out_path}.checkpoint.pt",
+                             device=device, num_workers=num_workers,
+                             checkpointing=Checkpointing(every_minutes=checkpoint_minutes),
+                             budget=TimeBudget(runtime_minutes, margin_minutes))
+    return {**stats, "images": len(dataset)}
+
+
+def _distributed(model, recipe: Recipe, ctx, dev):
+    """The module that trains: ``model`` itself, or DDP around it (sharing its parameters)."""
+    if ctx.world_size == 1:
+        return model
+    if recipe.sync_batchnorm:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
 
 
 def _train_step(model, optimizer, scaler, loss_fn, mixup, recipe, num_classes, images, labels, amp) -> float:
@@ -272,7 +322,7 @@ def _train_step(model, optimizer, scaler, loss_fn, mixup, recipe, num_classes, i
     scaler.scale(loss).backward()
     scaler.step(optimizer)
     scaler.update()
-    return float(loss)
+    return loss.detach().item()
 
 
 def _seed_everything(seed: int) -> None:

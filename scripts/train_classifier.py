@@ -1,18 +1,13 @@
-from realfake.budget import Checkpointing, TimeBudget
-from realfake.classifier import Recipe, train_classifier, train_transform, training_set
-from realfake.data import class_names, read_manifest
+from realfake.classifier import train_classifier_job
+from realfake.distributed import launch
 from realfake.jobs import start_job
 
 log = start_job(snakemake.log[0], snakemake.threads)
-runtime, p = snakemake.config["runtime"], snakemake.params.classifier
-budget = TimeBudget(snakemake.resources.get("runtime"), runtime["time_limit_margin_minutes"])
-recipe = Recipe(**p["recipe"])
-manifest = read_manifest(snakemake.input.manifest)
-dataset = training_set(manifest[manifest["split"] == "train"], snakemake.input.shards, p["synthetic_images"],
-                       p["real"], train_transform(recipe))
-names = class_names(manifest)
-stats = train_classifier(dataset, len(names), names, recipe, snakemake.output[0],
-                         checkpoint_path=snakemake.output[0] + ".checkpoint.pt",
-                         checkpointing=Checkpointing(every_minutes=runtime["checkpoint_minutes"]), budget=budget,
-                         device=runtime["device"], num_workers=runtime["num_workers"])
-log.info("trained on %d images: %s", len(dataset), stats)
+runtime = snakemake.config["runtime"]
+# one worker per GPU the job was given (profile: set-resources train_classifier: gpu: N)
+stats = launch(train_classifier_job, snakemake.resources.get("gpu", 1), manifest_path=snakemake.input.manifest,
+               shard_paths=list(snakemake.input.shards), params=snakemake.params.classifier,
+               out_path=snakemake.output[0], device=runtime["device"], num_workers=runtime["num_workers"],
+               checkpoint_minutes=runtime["checkpoint_minutes"], runtime_minutes=snakemake.resources.get("runtime"),
+               margin_minutes=runtime["time_limit_margin_minutes"])
+log.info("trained: %s", stats)

@@ -466,6 +466,20 @@ def test_training_stopped_at_its_time_limit_is_retried_and_resumes_identically(b
     assert snakemake(workdir, "--cores", "1", "--touch", *TABLES, config=config).returncode == 0
 
 
+def test_a_classifier_job_with_two_gpus_trains_as_two_ranks(built):
+    """resources gpu=2 (the profile's set-resources) starts 2 torchrun workers (gloo here)."""
+    workdir, config = built
+    target = workdir / "results/digits/real/seed0/classifier.pt"
+    target.unlink()
+    run = snakemake(workdir, "--cores", "2", str(target.relative_to(workdir)),
+                    "--set-resources", "train_classifier:gpu=2", config=config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = (workdir / "logs/train_classifier/digits/real/seed0.log").read_text()
+    assert "rank 0 INFO" in log and "rank 1 INFO" in log
+    assert torch.load(target, weights_only=True)["arch"] == "resnet10t"
+    assert snakemake(workdir, "--cores", "1", "--touch", *TABLES, config=config).returncode == 0
+
+
 def test_killed_synthesis_keeps_finished_shards_and_resumes_identically(tmp_path):
     """SIGKILL Snakemake and its job while it writes the 2nd of 3 shards in series; --unlock;
     rerun: finished shards are kept, and every shard equals an uninterrupted run's bytes."""
