@@ -24,7 +24,7 @@ from realfake.budget import BudgetExhausted, Checkpointing, TimeBudget
 from realfake.checkpoints import resume, save_checkpoint
 from realfake.data import load_rgb
 from realfake.devices import pick_device
-from realfake.distributed import barrier, context
+from realfake.distributed import barrier, context, rank_share
 from realfake.seeds import derive_seed
 
 log = logging.getLogger(__name__)
@@ -197,13 +197,6 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[i
         return [order.tolist()]
     steps = n // batch_size
     return order[: steps * batch_size].view(steps, batch_size).tolist()
-
-
-def rank_share(batch: list[int], ctx) -> list[int]:
-    """This rank's contiguous, equal share of a global batch (the rank count must divide it)."""
-    size, extra = divmod(len(batch), ctx.world_size)
-    start = ctx.rank * size + min(ctx.rank, extra)
-    return batch[start:start + size + (ctx.rank < extra)]
 
 
 def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: Recipe,

@@ -33,23 +33,30 @@ def load_sd_components(model: str) -> SDComponents:
     )
 
 
-def encode_latents(vae, pixels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """VAE latents of images in [-1, 1], scaled as the UNet expects."""
+def encode_latents(vae, pixels: torch.Tensor, generator=None) -> torch.Tensor:
+    """VAE latents of images in [-1, 1], scaled as the UNet expects (``generator``: one, or a
+    list of one per image)."""
     dist = vae.encode(pixels.to(vae.dtype)).latent_dist
     return dist.sample(generator) * vae.config.scaling_factor
 
 
-def noise_residual(unet, noise_scheduler, latents: torch.Tensor, text_states: torch.Tensor,
-                   generator: torch.Generator | None = None):
+def noise_residual(unet, noise_scheduler, latents: torch.Tensor, text_states: torch.Tensor, generator=None):
     """One denoising prediction at random timesteps: returns (target - prediction, timesteps).
 
     With the epsilon parameterisation of SD1.5 the target is the added noise, so the residual
-    is eps - eps_theta(x_t, t): both loss terms of Eq. 21 are functions of it.
+    is eps - eps_theta(x_t, t): both loss terms of Eq. 21 are functions of it. ``generator``:
+    one, or a list of one per sample (noise and timestep drawn per sample: the same draws
+    whichever rank holds the sample).
     """
-    batch = latents.shape[0]
-    noise = torch.randn(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
-    timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (batch,),
-                              generator=generator, device=latents.device)
+    from diffusers.utils.torch_utils import randn_tensor
+
+    batch, steps = latents.shape[0], noise_scheduler.config.num_train_timesteps
+    noise = randn_tensor(latents.shape, generator=generator, device=latents.device, dtype=latents.dtype)
+    if isinstance(generator, list):
+        timesteps = torch.cat([torch.randint(0, steps, (1,), generator=g, device=g.device) for g in generator])
+        timesteps = timesteps.to(latents.device)
+    else:
+        timesteps = torch.randint(0, steps, (batch,), generator=generator, device=latents.device)
     noisy = noise_scheduler.add_noise(latents, noise, timesteps)
     prediction_type = noise_scheduler.config.prediction_type
     if prediction_type == "epsilon":

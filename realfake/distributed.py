@@ -42,6 +42,13 @@ def context() -> Context:
     return Context()
 
 
+def rank_share(batch: list[int], ctx: Context) -> list[int]:
+    """This rank's contiguous share of a global batch (equal shares where the rank count divides it)."""
+    size, extra = divmod(len(batch), ctx.world_size)
+    start = ctx.rank * size + min(ctx.rank, extra)
+    return batch[start:start + size + (ctx.rank < extra)]
+
+
 def barrier() -> None:
     import torch.distributed as dist
 

@@ -32,6 +32,7 @@ from realfake.diffusion import (
     noise_residual,
     to_diffusion_pixels,
 )
+from realfake.distributed import barrier, context, rank_share
 from realfake.seeds import derive_seed
 
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -107,9 +108,12 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     asks to stop, a checkpoint then ``BudgetExhausted``; a rerun resumes where it stopped.
     ``loss_log``: a CSV that gets L_simple, L_MMD and gamma * L_MMD / L_simple every ``log_every`` steps.
     """
+    from diffusers.training_utils import cast_training_params
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 
+    ctx = context()
+    local_batch = _rank_batch(settings, ctx)
     train, captions, guidance = training_subset(train, captions, guidance, settings.train_fraction, settings.seed)
     dev = pick_device(device)
     parts = load_sd_components(model)
@@ -123,9 +127,8 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     torch.manual_seed(settings.seed)  # the LoRA's initial weights
     parts.unet.add_adapter(LoraConfig(r=settings.rank, lora_alpha=settings.rank,
                                       init_lora_weights="gaussian", target_modules=LORA_TARGETS))
+    cast_training_params(parts.unet, dtype=torch.float32)  # trainable weights stay float32 under fp16
     lora_params = [p for p in parts.unet.parameters() if p.requires_grad]
-    for p in lora_params:  # trainable weights stay float32 under fp16 autocast
-        p.data = p.data.float()
     optimizer = torch.optim.AdamW(lora_params, lr=settings.learning_rate, betas=(0.9, 0.999),
                                   weight_decay=settings.adam_weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=half)
@@ -136,15 +139,17 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
                              settings.center_crop, settings.seed)
     steps_per_epoch = max(1, len(images) // settings.batch_size)
     total_steps = settings.max_steps or settings.epochs * steps_per_epoch
-    fingerprint = json.dumps([asdict(settings), len(images)], sort_keys=True)
+    fingerprint = json.dumps([asdict(settings), len(images), "per-sample noise"], sort_keys=True)
 
     step, weights = resume(checkpoint_path, fingerprint, optimizer, scaler)
     if weights is not None:
         set_peft_model_state_dict(parts.unet, weights)
+    unet = parts.unet if ctx.world_size == 1 else torch.nn.parallel.DistributedDataParallel(
+        parts.unet, device_ids=[dev.index] if dev.type == "cuda" else None)
     checkpointing = checkpointing or Checkpointing()
     mmd_weight = settings.mmd_weight if settings.distribution_matching else 0.0
-    progress = tqdm(total=total_steps, initial=step, desc="LoRA")
-    losses = LossLog(loss_log, log_every, mmd_weight, resumed_at=step)
+    progress = tqdm(total=total_steps, initial=step, desc="LoRA", disable=not ctx.main)
+    losses = LossLog(loss_log if ctx.main else None, log_every, mmd_weight, resumed_at=step)
     running = {}
     while step < total_steps:
         epoch, position = divmod(step, steps_per_epoch)
@@ -152,49 +157,91 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(
             derive_seed(settings.seed, "order", epoch)))
         batches = order[: steps_per_epoch * settings.batch_size].view(steps_per_epoch, -1)
-        batches = batches[position: position + total_steps - step]
-        loader = torch.utils.data.DataLoader(images, batch_sampler=batches.tolist(), num_workers=num_workers)
+        batches = [rank_share(b, ctx) for b in batches[position: position + total_steps - step].tolist()]
+        loader = torch.utils.data.DataLoader(images, batch_sampler=batches, num_workers=num_workers)
         for pixels, idx in loader:
-            g = torch.Generator(dev).manual_seed(derive_seed(settings.seed, "noise", step))
+            # one generator per sample of the global batch: its noise and timestep do not
+            # depend on which rank holds it
+            generators = [torch.Generator(dev).manual_seed(derive_seed(settings.seed, "noise", step, j))
+                          for j in range(ctx.rank * local_batch, ctx.rank * local_batch + len(idx))]
             with torch.autocast(dev.type, dtype=torch.float16, enabled=half):
                 with torch.no_grad():
-                    latents = encode_latents(parts.vae, pixels.to(dev), g)
+                    latents = encode_latents(parts.vae, pixels.to(dev), generators)
                     states = encode_text(parts.tokenizer, parts.text_encoder, [prompts[i] for i in idx])
                     states = inject_guidance(states, None if guidance is None else guidance[idx],
                                              settings.injection)
-                residual, timesteps = noise_residual(parts.unet, parts.noise_scheduler, latents, states, g)
-            weights = (min_snr_weights(parts.noise_scheduler, timesteps, settings.snr_gamma)
-                       if settings.snr_gamma else None)
-            l_simple, l_mmd = diffusion_losses(residual, weights, group_size=settings.mmd_group_size,
-                                               form=settings.mmd_form)
-            loss = l_simple + mmd_weight * l_mmd
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(lora_params, settings.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
+                residual, timesteps = noise_residual(unet, parts.noise_scheduler, latents, states, generators)
+            running = _optimise(residual, timesteps, parts.noise_scheduler, settings, mmd_weight, optimizer,
+                                scaler, lora_params)
             step += 1
-            running = {"loss": loss.item(), "l_simple": l_simple.item(), "l_mmd": l_mmd.item()}
             losses.record(step, running)
             progress.update(1)
             progress.set_postfix(running)
             if not checkpoint_path or step == total_steps:
                 continue
             stop = budget is not None and budget.stop_requested()
-            if stop or checkpointing.due(step):
+            if (stop or checkpointing.due(step)) and ctx.main:
                 save_checkpoint(checkpoint_path, fingerprint, step, get_peft_model_state_dict(parts.unet),
                                 optimizer, scaler)
                 checkpointing.saved()
             if stop:
+                barrier()  # rank 0's checkpoint is whole before any rank exits
                 raise BudgetExhausted(f"stopped at step {step} of {total_steps} to fit the job's time limit; "
                                       f"{checkpoint_path} resumes it")
     progress.close()
     losses.close()
-    save_lora(parts.unet, out_path)
-    if checkpoint_path:
-        Path(checkpoint_path).unlink(missing_ok=True)
+    if ctx.main:
+        save_lora(parts.unet, out_path)
+        if checkpoint_path:
+            Path(checkpoint_path).unlink(missing_ok=True)
+    barrier()
     return {"steps": step, **running}
+
+
+def train_lora_job(model: str, manifest_path, params: dict, out_path: str, captions_path=None,
+                   guidance_path=None, device: str = "auto", num_workers: int = 0, checkpoint_every: int = 0,
+                   checkpoint_minutes: float = 0.0, runtime_minutes: float | None = None,
+                   margin_minutes: float = 10.0, loss_log=None, log_every: int = 50) -> dict:
+    """One ``train_lora`` job from files and plain values (``plan.lora_params``), so that each of
+    ``distributed.launch``'s workers can build it for itself."""
+    from realfake.captions import read_captions
+    from realfake.data import read_manifest
+    from realfake.guidance import guidance_rows
+
+    settings = LoraSettings(**params)
+    train = read_manifest(manifest_path, "train")
+    captions = read_captions(captions_path, len(train)) if captions_path else None
+    guidance = (guidance_rows(guidance_path, settings.guidance_mode, train["label"], train["index"])
+                if guidance_path else None)
+    return train_lora(model, train, out_path, settings, captions, guidance,
+                      checkpoint_path=f"{out_path}.checkpoint.pt",
+                      checkpointing=Checkpointing(checkpoint_every, checkpoint_minutes),
+                      budget=TimeBudget(runtime_minutes, margin_minutes), device=device,
+                      num_workers=num_workers, loss_log=loss_log, log_every=log_every)
+
+
+def _rank_batch(settings: LoraSettings, ctx) -> int:
+    """Each rank's share of the global batch; L_MMD's groups must not straddle ranks."""
+    local, rest = divmod(settings.batch_size, ctx.world_size)
+    if rest or (ctx.world_size > 1 and settings.mmd_group_size and local % settings.mmd_group_size):
+        raise ValueError(f"LoRA batch_size {settings.batch_size} does not split into {ctx.world_size} ranks "
+                         f"of whole groups of mmd_group_size {settings.mmd_group_size}")
+    return local
+
+
+def _optimise(residual, timesteps, noise_scheduler, settings, mmd_weight, optimizer, scaler, params) -> dict:
+    """Eq. 21 from the residuals, then one clipped AdamW step (DDP has averaged the gradients)."""
+    weights = min_snr_weights(noise_scheduler, timesteps, settings.snr_gamma) if settings.snr_gamma else None
+    l_simple, l_mmd = diffusion_losses(residual, weights, group_size=settings.mmd_group_size,
+                                       form=settings.mmd_form)
+    loss = l_simple + mmd_weight * l_mmd
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    return {"loss": loss.item(), "l_simple": l_simple.item(), "l_mmd": l_mmd.item()}
 
 
 def training_subset(train, captions, guidance, fraction: float, seed: int):

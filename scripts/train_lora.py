@@ -1,22 +1,16 @@
-from realfake.budget import Checkpointing, TimeBudget
-from realfake.captions import read_captions
-from realfake.data import read_manifest
-from realfake.guidance import guidance_rows
+from realfake.distributed import launch
 from realfake.jobs import start_job
-from realfake.lora import LoraSettings, train_lora
+from realfake.lora import train_lora_job
 
 log = start_job(snakemake.log.main, snakemake.threads)
 runtime = snakemake.config["runtime"]
-budget = TimeBudget(snakemake.resources.get("runtime"), runtime["time_limit_margin_minutes"])
-settings = LoraSettings(**snakemake.params.lora)
-train = read_manifest(snakemake.input.manifest, "train")
-captions = read_captions(snakemake.input.captions, len(train)) if snakemake.input.captions else None
-guidance = (guidance_rows(snakemake.input.guidance, settings.guidance_mode, train["label"], train["index"])
-            if snakemake.input.guidance else None)
-stats = train_lora(snakemake.params.model, train, snakemake.output[0], settings, captions, guidance,
-                   checkpoint_path=snakemake.output[0] + ".checkpoint.pt",
-                   checkpointing=Checkpointing(runtime["lora_checkpoint_every"], runtime["checkpoint_minutes"]),
-                   budget=budget, device=runtime["device"],
-                   num_workers=runtime["num_workers"], loss_log=snakemake.log.losses,
-                   log_every=runtime["lora_log_every"])
+# one worker per GPU the job was given (profile: set-resources train_lora: gpu: N)
+stats = launch(train_lora_job, snakemake.resources.get("gpu", 1), model=snakemake.params.model,
+               manifest_path=snakemake.input.manifest, params=snakemake.params.lora, out_path=snakemake.output[0],
+               captions_path=snakemake.input.captions or None, guidance_path=snakemake.input.guidance or None,
+               device=runtime["device"], num_workers=runtime["num_workers"],
+               checkpoint_every=runtime["lora_checkpoint_every"], checkpoint_minutes=runtime["checkpoint_minutes"],
+               runtime_minutes=snakemake.resources.get("runtime"),
+               margin_minutes=runtime["time_limit_margin_minutes"], loss_log=snakemake.log.losses,
+               log_every=runtime["lora_log_every"])
 log.info("LoRA trained: %s", stats)
