@@ -3,8 +3,13 @@
 A Snakemake job runs one process (the SLURM plugin wraps ordinary rules in ``srun -n1``), so
 a job with N GPUs on one node starts its N workers itself: ``launch`` runs
 ``torch.distributed.run --standalone`` (torchrun) on a pickled call of a library function, and
-each worker joins the process group from torchrun's environment. Workers are fresh processes
-(not forks of the job's), so a Snakemake script is never re-executed by them.
+each worker joins the process group from torchrun's environment. Across nodes, the plugin's
+``mpi`` path runs the job's process once, without ``srun``: ``launch`` then starts the workers
+with the given launcher (``srun``) and explicit geometry, and each worker takes its rank from
+``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID``, rank 0's address from
+``SLURM_LAUNCH_NODE_IPADDR``. Workers are fresh processes (not forks of the job's), so a
+Snakemake script is never re-executed by them; the pickled call lies beside the job's output,
+on the file system every node shares.
 
 Inside a worker, ``context()`` says its rank, world size and device; training code asks it and
 behaves as one process when no group is initialised.
@@ -16,6 +21,8 @@ import importlib
 import logging
 import os
 import pickle
+import shlex
+import socket
 import subprocess
 import sys
 import tempfile
@@ -56,31 +63,61 @@ def barrier() -> None:
         dist.barrier()
 
 
-def launch(fn, processes: int, **kwargs):
-    """``fn(**kwargs)`` in ``processes`` workers on this node (torchrun); rank 0's return value.
+def launch(fn, processes: int, *, launcher: str | None = None, nodes: int = 1, workdir=None, **kwargs):
+    """``fn(**kwargs)`` in ``processes`` workers; rank 0's return value.
 
-    One process runs ``fn`` here, without a process group. A failed worker stops the others
-    and raises ``RuntimeError`` naming the exit code (its traceback is in the job's log).
+    One process runs ``fn`` here, without a process group. ``launcher`` (e.g. ``srun``, the rule's
+    ``mpi`` resource) starts them over ``nodes`` nodes; else torchrun on this node. ``workdir``:
+    a folder on the shared file system for the pickled call (default: a local temporary one).
+    A failed worker stops the others and raises ``RuntimeError`` naming the exit code (its
+    traceback is in the job's log).
     """
     if processes <= 1:
         return fn(**kwargs)
-    with tempfile.TemporaryDirectory(prefix="realfake-launch-") as folder:
+    Path(workdir or tempfile.gettempdir()).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".launch-", dir=workdir) as folder:
         job, result = Path(folder) / "job.pkl", Path(folder) / "result.pkl"
         job.write_bytes(pickle.dumps({"module": fn.__module__, "name": fn.__qualname__, "kwargs": kwargs,
                                       "result": str(result)}))
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
-               "-m", "realfake.distributed", str(job)]
-        run = subprocess.run(cmd, stdout=sys.stdout, stderr=sys.stderr)
+        worker = [sys.executable, "-m", "realfake.distributed", str(job)]
+        env = dict(os.environ)
+        if launcher:
+            per_node, rest = divmod(processes, nodes)
+            if rest:
+                raise ValueError(f"{processes} workers do not split evenly over {nodes} nodes")
+            cmd = [*shlex.split(launcher), f"--nodes={nodes}", f"--ntasks={processes}",
+                   f"--ntasks-per-node={per_node}", *worker]
+            env["MASTER_PORT"] = str(_free_port())
+        else:
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                   f"--nproc-per-node={processes}", *worker[1:]]
+        run = subprocess.run(cmd, stdout=sys.stdout, stderr=sys.stderr, env=env)
         if run.returncode != 0:
             raise RuntimeError(f"{processes} workers of {fn.__qualname__} failed (exit {run.returncode})")
         return pickle.loads(result.read_bytes())
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def _rank_from_slurm() -> None:
+    """torch.distributed's env:// variables from an srun task's (the ``mpi`` path)."""
+    if "RANK" in os.environ or "SLURM_PROCID" not in os.environ:
+        return
+    os.environ.update(RANK=os.environ["SLURM_PROCID"], WORLD_SIZE=os.environ["SLURM_NTASKS"],
+                      LOCAL_RANK=os.environ["SLURM_LOCALID"],
+                      MASTER_ADDR=os.environ.get("SLURM_LAUNCH_NODE_IPADDR", "127.0.0.1"))
+
+
 def _worker(job_path: str) -> None:
-    """A torchrun worker: join the group, run the pickled call, rank 0 keeps the result."""
+    """A worker (torchrun's or srun's): join the group, run the pickled call, rank 0 keeps the result."""
     import torch
     import torch.distributed as dist
 
+    _rank_from_slurm()
     job = pickle.loads(Path(job_path).read_bytes())
     local_rank = int(os.environ["LOCAL_RANK"])
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, force=True,

@@ -18,3 +18,13 @@ def start_job(log_path: str, threads: int = 1) -> logging.Logger:
     os.environ.setdefault("TQDM_MININTERVAL", "5")  # progress lines, not a flood, in log files
     torch.set_num_threads(max(1, threads))
     return logging.getLogger("realfake")
+
+
+def worker_geometry(resources) -> dict:
+    """``distributed.launch``'s geometry from a job's resources (set per rule in the profile):
+    ``gpu: N`` on one node (torchrun), or with the plugin's ``mpi`` launcher ``tasks`` workers
+    over ``nodes`` nodes."""
+    if resources.get("mpi"):
+        return {"processes": int(resources.get("tasks", 1)), "launcher": str(resources.get("mpi")),
+                "nodes": int(resources.get("nodes", 1))}
+    return {"processes": int(resources.get("gpu", 1))}

@@ -1,11 +1,14 @@
+import os
+
 from realfake.distributed import launch
-from realfake.jobs import start_job
+from realfake.jobs import start_job, worker_geometry
 from realfake.lora import train_lora_job
 
 log = start_job(snakemake.log.main, snakemake.threads)
 runtime = snakemake.config["runtime"]
-# one worker per GPU the job was given (profile: set-resources train_lora: gpu: N)
-stats = launch(train_lora_job, snakemake.resources.get("gpu", 1), model=snakemake.params.model,
+# one worker per GPU (gpu: N), or per task over nodes (mpi, tasks, nodes): set in the profile
+stats = launch(train_lora_job, **worker_geometry(snakemake.resources), workdir=os.path.dirname(snakemake.output[0]),
+               model=snakemake.params.model,
                manifest_path=snakemake.input.manifest, params=snakemake.params.lora, out_path=snakemake.output[0],
                captions_path=snakemake.input.captions or None, guidance_path=snakemake.input.guidance or None,
                device=runtime["device"], num_workers=runtime["num_workers"],

@@ -206,3 +206,11 @@ def test_class_list_takes_a_subset_and_names_a_missing_class(tmp_path):
         check_layout("image_folder", settings, "d.image_folder")
     with pytest.raises(DataError, match=r"lacks the class folders \['n09'\]"):
         image_folder_manifest(tmp_path, {"train": "train", "test": "val"}, classes=["n01", "n09"])
+
+
+def test_worker_geometry_from_a_jobs_resources():
+    from realfake.jobs import worker_geometry
+
+    assert worker_geometry({"gpu": 8}) == {"processes": 8}
+    assert worker_geometry({"gpu": 8, "mpi": "srun", "tasks": 32, "nodes": 4}) == \
+        {"processes": 32, "launcher": "srun", "nodes": 4}

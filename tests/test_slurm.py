@@ -33,7 +33,7 @@ def cluster():
     subprocess.run([str(CLUSTER), "stop"], timeout=120)
 
 
-def site_profile(folder, arrays=False, classifier_runtime=None):
+def site_profile(folder, arrays=False, classifier_runtime=None, classifier_tasks=None):
     """profiles/slurm with this machine's sizes: same partitions and GPU requests. ``arrays``:
     its documented switch from synthesis groups to job arrays."""
     profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
@@ -48,6 +48,9 @@ def site_profile(folder, arrays=False, classifier_runtime=None):
         resources.update(mem_mb=900, runtime="7 * attempt", cpus_per_gpu=1)
     if classifier_runtime is not None:
         profile["set-resources"]["train_classifier"]["runtime"] = classifier_runtime
+    if classifier_tasks:  # the plugin's mpi path: the job's process starts its workers with srun
+        profile["set-resources"]["train_classifier"].update(mpi="srun", tasks=classifier_tasks, nodes=1,
+                                                             tasks_per_gpu=0, gpu=0, cpus_per_task=1)
     folder.mkdir()
     (folder / "config.yaml").write_text(yaml.safe_dump(profile))
     return profile
@@ -136,3 +139,21 @@ def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, 
     resumed = torch.load(target, weights_only=True)["state_dict"]
     for key in uninterrupted:
         torch.testing.assert_close(resumed[key], uninterrupted[key], rtol=0, atol=0, msg=key)
+
+    # Two tasks through the plugin's mpi path (srun from the job's process), on a model without
+    # BatchNorm: the weights of one process with the same global batch.
+    two_tasks = copy.deepcopy(edited)
+    two_tasks["recipes"]["demo"]["arch"] = "convnext_atto"
+    site_profile(tmp_path / "mpi", classifier_tasks=2)
+    before = {j["JobId"] for j in slurm_jobs(workdir)}
+    run_profile(workdir, tmp_path / "mpi", two_tasks, str(target.relative_to(workdir)))
+    [job] = [j for j in slurm_jobs(workdir) if j["JobId"] not in before]
+    assert job["JobState"] == "COMPLETED" and job["NumTasks"] == "2", job
+    log = (workdir / "logs/train_classifier/digits/real/seed0.log").read_text()
+    assert "rank 0 INFO" in log and "rank 1 INFO" in log
+    ranks = torch.load(target, weights_only=True)["state_dict"]
+    target.unlink()
+    run_profile(workdir, None, two_tasks, str(target.relative_to(workdir)))  # here, one process
+    single = torch.load(target, weights_only=True)["state_dict"]
+    for key in single:
+        torch.testing.assert_close(ranks[key], single[key], rtol=1e-4, atol=1e-6, msg=key)
