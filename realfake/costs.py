@@ -9,8 +9,9 @@ multiplies by the per-image GPU seconds in ``costs`` of the config. Replace thos
 with your own measurements: every job writes its wall time to ``benchmarks/``.
 
 Wall-clock is per stage (captions, LoRA, shards, ... one after another, as the graph orders
-them on one dataset): the longer of its longest job and its GPU-hours spread over N GPUs, one
-GPU per job. Disk: shards at the measured bytes per image of their format (``bench/shard_io.py``,
+them on one dataset): the longer of its longest job and its GPU-hours spread over N GPUs; a
+training job spreads over ``--gpus-per-job`` GPUs (DDP, perfect scaling assumed), every other
+job runs on one. Disk: shards at the measured bytes per image of their format (``bench/shard_io.py``,
 512 px), classifiers and their checkpoints at 4 bytes a weight (x2 for SGD momentum).
 """
 
@@ -99,8 +100,11 @@ def job_bytes(config: dict, rule: str, w: dict) -> float:
     return 0.0
 
 
-def cost_table(config: dict, jobs: list[tuple[str, dict]], gpus: int = 8, group_shards: int = 8,
-               arrays: bool = False, array_size: int = 200):
+TRAINING_RULES = ("train_lora", "train_classifier")
+
+
+def cost_table(config: dict, jobs: list[tuple[str, dict]], gpus: int = 64, group_shards: int = 8,
+               arrays: bool = False, array_size: int = 200, gpus_per_job: int = 8):
     """Per rule: jobs, images, GPU-hours, sbatch submissions, wall-clock hours on ``gpus``, disk TB.
 
     Submissions: shards in groups of ``group_shards`` or, with ``arrays``, ``array_size`` per
@@ -121,7 +125,8 @@ def cost_table(config: dict, jobs: list[tuple[str, dict]], gpus: int = 8, group_
     table = table.groupby("rule").sum()
     per_submission = {"synthesize_shard": array_size if arrays else group_shards}
     table.insert(3, "submissions", [math.ceil(n / per_submission.get(r, 1)) for r, n in table.jobs.items()])
-    table.insert(4, f"wall_hours_{gpus}gpu", [max(longest[r], h / gpus) for r, h in table.gpu_hours.items()])
+    spread = {r: min(gpus_per_job, gpus) if r in TRAINING_RULES else 1 for r in table.index}
+    table.insert(4, f"wall_hours_{gpus}gpu", [max(longest[r] / spread[r], h / gpus) for r, h in table.gpu_hours.items()])
     table = table.sort_values("gpu_hours", ascending=False)
     table.loc["total"] = table.sum()
     return table
@@ -135,10 +140,11 @@ def main(argv=None):
     parser.add_argument("--gpus", type=int, default=64, help="GPUs the cluster gives this run (wall-clock)")
     parser.add_argument("--group-shards", type=int, default=8, help="shards per submission (the profile's groups)")
     parser.add_argument("--arrays", action="store_true", help="shards as job arrays instead of groups")
+    parser.add_argument("--gpus-per-job", type=int, default=8, help="GPUs of one training job (DDP)")
     args = parser.parse_args(argv)
     config = load_config(args.configfile or ROOT / "config/config.yaml")
     table = cost_table(config, planned_jobs(args.targets, args.configfile, args.all), args.gpus,
-                       args.group_shards, args.arrays)
+                       args.group_shards, args.arrays, gpus_per_job=args.gpus_per_job)
     formats = {"disk_tb": lambda v: f"{v:,.3f}"}
     print(table.to_string(formatters=formats, float_format=lambda v: f"{v:,.1f}"))
 
