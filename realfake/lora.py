@@ -2,8 +2,9 @@
 
 One readable training step, as in diffusers' ``train_text_to_image_lora.py``: encode images
 to latents, add noise, predict it under text + visual-guidance conditioning, and minimise
-L_simple + gamma * L_MMD. Batches, augmentation and noise are seeded by step, so a run
-resumed from a checkpoint continues exactly where the interrupted one stopped.
+L_simple + gamma * L_MMD. Batches and augmentation are seeded by epoch and image, noise and
+timestep by (step, sample of the global batch), so a run resumed from a checkpoint continues
+exactly where the interrupted one stopped, and N ranks draw what one process would.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     """Fine-tune a LoRA on ``train`` (manifest rows) and save it with ``save_lora_weights``.
 
     ``guidance`` holds one visual-guidance vector per training image (None: no guidance).
+    In a process group (``distributed.launch``) each rank takes its share of every global batch
+    of ``settings.batch_size``, in whole L_MMD groups, and DDP averages the gradients.
     With a ``checkpoint_path``: a checkpoint when ``checkpointing`` says, and, when ``budget``
     asks to stop, a checkpoint then ``BudgetExhausted``; a rerun resumes where it stopped.
     ``loss_log``: a CSV that gets L_simple, L_MMD and gamma * L_MMD / L_simple every ``log_every`` steps.
