@@ -67,6 +67,7 @@ def test_fused_lora_generates_what_the_adapter_does(tiny_sd, digits, tmp_path):
     from realfake.synthesis import SynthesisSettings, load_pipeline, synthesize_shard
 
     parts = load_sd_components(tiny_sd)
+    torch.manual_seed(0)
     parts.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,  # random, non-zero
                                       target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
     save_lora(parts.unet, tmp_path / "lora.safetensors")
@@ -81,8 +82,10 @@ def test_fused_lora_generates_what_the_adapter_does(tiny_sd, digits, tmp_path):
         synthesize_shard(pipe, tmp_path / f"{name}.tar", 0, train, settings)
         samples = ShardSamples([tmp_path / f"{name}.tar"])
         pixels[name] = np.stack([np.asarray(samples.image(i), int) for i in range(4)])
-    assert np.abs(pixels["fused"] - pixels["adapter"]).max() <= 2  # of 255: float rounding only
-    assert np.abs(pixels["fused"] - pixels["base"]).max() > 10  # the LoRA does change the images
+    rounding = np.abs(pixels["fused"] - pixels["adapter"])
+    assert rounding.max() <= 2  # of 255: float rounding only
+    # the LoRA does change the images, by far more than fusing does
+    assert np.abs(pixels["fused"] - pixels["base"]).mean() > 5 * max(rounding.mean(), 0.05)
 
 
 def test_lora_training_resumes_exactly_after_a_kill(tiny_sd, digits, tmp_path, monkeypatch):
