@@ -8,11 +8,11 @@ rule train_classifier:
         "logs/train_classifier/{dataset}/{trainset}/seed{seed}.log",
     benchmark:
         "benchmarks/train_classifier/{dataset}/{trainset}/seed{seed}.tsv"
+    # Each attempt stops before its time limit with a checkpoint; a retry resumes from it.
+    retries: config["runtime"]["training_retries"]
     conda:
         "../envs/realfake.yaml"
     threads: 2
-    # Each attempt stops before its time limit with a checkpoint; a retry resumes from it.
-    retries: config["runtime"]["training_retries"]
     resources:
         gpu=1,
     params:

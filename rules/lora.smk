@@ -11,11 +11,11 @@ rule train_lora:
         losses="logs/train_lora/{dataset}/{finetune}.losses.csv",
     benchmark:
         "benchmarks/train_lora/{dataset}/{finetune}.tsv"
+    # Each attempt stops before its time limit with a checkpoint; a retry resumes from it.
+    retries: config["runtime"]["training_retries"]
     conda:
         "../envs/realfake.yaml"
     threads: 2
-    # Each attempt stops before its time limit with a checkpoint; a retry resumes from it.
-    retries: config["runtime"]["training_retries"]
     resources:
         gpu=1,
     params:
