@@ -31,6 +31,10 @@ class TimeBudget:
                  handle_sigterm: bool = True):
         self.deadline = None
         if limit_minutes is not None:
+            if margin_minutes >= limit_minutes:
+                log.warning("the job's runtime (%s min) is within the margin (%s min): each attempt stops "
+                            "after one step; give the job more time or a smaller margin",
+                            limit_minutes, margin_minutes)
             self.deadline = time.monotonic() + 60.0 * max(limit_minutes - margin_minutes, 0.0)
         self.signalled = False
         if handle_sigterm:

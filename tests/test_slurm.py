@@ -83,6 +83,7 @@ def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, 
     workdir = tmp_path / "work"
     workdir.mkdir()
     config = reduced_config()
+    config["runtime"]["time_limit_margin_minutes"] = 1  # of the 7 minutes the site profile gives
     run_profile(workdir, tmp_path / "profile", config)
 
     jobs = slurm_jobs(workdir)
