@@ -9,7 +9,7 @@ rule train_classifier:
     benchmark:
         "benchmarks/train_classifier/{dataset}/{trainset}/seed{seed}.tsv"
     # Each attempt stops before its time limit with a checkpoint; a retry resumes from it.
-    retries: config["runtime"]["training_retries"]
+    retries: training_retries()
     conda:
         "../envs/realfake.yaml"
     threads: 2

@@ -97,6 +97,13 @@ def fig1_shards(label):
     return shards
 
 
+def training_retries():
+    """Attempts of a training job, counted by the main Snakemake process only: inside a cluster
+    job an attempt that stopped at its time limit must fail the job (its allocation is ending)
+    for the main process to submit it again."""
+    return config["runtime"]["training_retries"] if workflow.is_main_process else 0
+
+
 def metrics_of(runs):
     return [METRICS.format(**run) for run in runs]
 

@@ -12,7 +12,7 @@ rule train_lora:
     benchmark:
         "benchmarks/train_lora/{dataset}/{finetune}.tsv"
     # Each attempt stops before its time limit with a checkpoint; a retry resumes from it.
-    retries: config["runtime"]["training_retries"]
+    retries: training_retries()
     conda:
         "../envs/realfake.yaml"
     threads: 2
