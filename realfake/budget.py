@@ -1,8 +1,8 @@
 """Training that fits a job's time limit: stop early, checkpoint, and let a retry resume.
 
 A SLURM job dies at its time limit without warning (the executor plugin has no ``--signal``
-support), so training watches the clock itself: ``TimeBudget`` says when to stop, a minute
-margin before the limit, or as soon as SIGTERM arrives (preemption; best effort). The training
+support), so training watches the clock itself: ``TimeBudget`` says when to stop, a margin
+(``runtime.time_limit_margin_minutes``) before the limit, or as soon as SIGTERM arrives (preemption; best effort). The training
 loop then writes its checkpoint and raises ``BudgetExhausted``: the job fails, Snakemake's
 retries submit it again, and the next attempt resumes from the checkpoint. Checkpoints are
 also written every ``Checkpointing.every_steps`` steps or ``every_minutes`` minutes, so a node
