@@ -24,6 +24,7 @@ include: "rules/ood.smk"
 include: "rules/gap.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
+include: "rules/privacy.smk"
 
 
 rule all:

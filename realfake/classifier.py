@@ -337,18 +337,23 @@ def load_classifier(path, device: str = "auto"):
 
 
 @torch.no_grad()
+def batch_logits(model, dataset, batch_size: int = 256, num_workers: int = 0):
+    """(logits as float32 on the CPU, labels) of each batch of ``dataset``, in order."""
+    dev = next(model.parameters()).device
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+    for images, labels in tqdm(loader, desc="evaluate", leave=False):
+        yield model(images.to(dev)).float().cpu(), labels
+
+
 def evaluate(model, dataset, batch_size: int = 256, num_workers: int = 0,
              keep_classes: list[int] | None = None) -> dict:
     """Top-1 / top-5 accuracy (percent). ``keep_classes`` restricts the logits (IN-R / IN-A)."""
-    dev = next(model.parameters()).device
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     position = None
     if keep_classes is not None:  # labels become positions among the kept logits
         position = torch.full((max(keep_classes) + 1,), -1, dtype=torch.long)
         position[torch.as_tensor(keep_classes)] = torch.arange(len(keep_classes))
     correct1 = correct5 = n = 0
-    for images, labels in tqdm(loader, desc="evaluate", leave=False):
-        logits = model(images.to(dev)).float().cpu()
+    for logits, labels in batch_logits(model, dataset, batch_size, num_workers):
         if position is not None:
             logits, labels = logits[:, keep_classes], position[labels]
             if (labels < 0).any():
@@ -369,3 +374,11 @@ def label_fidelity(classifier_path, shard_paths, synthetic_images: int, batch_si
     model, recipe = load_classifier(classifier_path, device)
     images = TransformedShards(ShardSamples(shard_paths, synthetic_images), eval_transform(recipe))
     return evaluate(model, images, batch_size, num_workers)
+
+
+def image_logits(classifier_path, paths: list[str], labels, batch_size: int = 256, num_workers: int = 0,
+                 device: str = "auto") -> np.ndarray:
+    """A classifier's logits [images, classes] on image files, with its evaluation transform."""
+    model, recipe = load_classifier(classifier_path, device)
+    images = ImageList(paths, np.asarray(labels), eval_transform(recipe))
+    return torch.cat([logits for logits, _ in batch_logits(model, images, batch_size, num_workers)]).numpy()

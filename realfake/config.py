@@ -42,9 +42,10 @@ def load_config(source: dict | str | os.PathLike) -> dict:
     config = complete(raw, schema())
     normalise(config)
     check_references(config)
-    from realfake.plan import add_replicates
+    from realfake.plan import add_replicates, add_shadows
 
     add_replicates(config)  # the seed replicates' variants and finetunes, derived (vary_seeds)
+    add_shadows(config)  # LiRA's shadow data sets (seeded halves), derived
     return config
 
 
@@ -110,9 +111,15 @@ def _matches(instance, node: dict, root: dict) -> bool:
 
 def normalise(config: dict) -> None:
     """Defaults that depend on other keys (the schema cannot state them)."""
-    table2 = config["experiments"].get("table2")
+    experiments = config["experiments"]
+    experiments["table1"].setdefault("datasets", list(config["datasets"]))
+    for baseline in experiments["table1"]["baselines"].values():
+        baseline.setdefault("datasets", experiments["table1"]["datasets"])
+    table2 = experiments.get("table2")
     if table2 is not None and "datasets" not in table2:
         table2["datasets"] = list(config["datasets"])
+    for ds in config["datasets"].values():
+        ds.setdefault("prompt_template", config["prompt_template"])
 
 
 def canonical(value):
@@ -146,6 +153,21 @@ def _experiment_references(config: dict):
 
     experiments = config["experiments"]
     yield "experiments.table1.variant", experiments["table1"]["variant"], "variants"
+    yield from (("experiments.table1.datasets", d, "datasets") for d in experiments["table1"]["datasets"])
+    for method, baseline in experiments["table1"]["baselines"].items():
+        yield f"experiments.table1.baselines.{method}.variant", baseline["variant"], "variants"
+        yield from ((f"experiments.table1.baselines.{method}.datasets", d, "datasets") for d in baseline["datasets"])
+    if "table10" in experiments:
+        yield from ((f"experiments.table10.datasets.{c}", d, "datasets")
+                    for c, d in experiments["table10"]["datasets"].items())
+        yield from ((f"experiments.table10.{k}", experiments["table10"][k], "variants") for k in ("baseline", "ours"))
+    for name in ("lira", "copies"):
+        if name in experiments:
+            yield f"experiments.{name}.dataset", experiments[name]["dataset"], "datasets"
+    if "lira" in experiments:
+        yield "experiments.lira.variant", experiments["lira"]["variant"], "variants"
+    if "copies" in experiments:
+        yield from (("experiments.copies.variants", v, "variants") for v in experiments["copies"]["variants"])
     if "table2" in experiments:
         yield from (("experiments.table2.variants", v, "variants") for v in experiments["table2"]["variants"])
         yield from (("experiments.table2.datasets", d, "datasets") for d in experiments["table2"]["datasets"])
@@ -177,8 +199,12 @@ def check_paths(config: dict) -> None:
         for kind in ("stable_diffusion", "clip", "blip2"):
             resolve_model(config["models"][kind], f"models.{kind}")
     for name, ds in config["datasets"].items():
-        if ds["source"] != "digits":
+        if ds["source"] not in ("digits", "digits_attributes") and "shadow" not in ds:
             check_layout(ds["source"], ds[ds["source"]], f"datasets.{name}.{ds['source']}")
+    descriptor = config["experiments"].get("copies", {}).get("descriptor", "clip")
+    if descriptor != "clip" and not Path(descriptor).is_file():
+        raise ConfigError(f"experiments.copies.descriptor: {descriptor} does not exist (expected clip or the "
+                          f"path of a TorchScript copy-detection model such as sscd_disc_large.torchscript.pt)")
     for name, ood in config.get("ood_sets", {}).items():
         if ood["source"] == "image_folder":
             check_layout("ood_folder", ood, f"ood_sets.{name}")

@@ -23,12 +23,26 @@ TRAINSET = re.compile(r"^(?:real|(?P<variant>[A-Za-z0-9_-]+)/x(?P<scale>\d+)(?P<
 def train_size(config: dict, dataset: str) -> int:
     """Number of real training images, known before the manifest exists (it sizes the shards)."""
     ds = config["datasets"][dataset]
-    if ds["source"] != "digits":
-        return ds["train_images"]
-    from realfake.data import digits_split
+    if "shadow" in ds:
+        return int(shadow_members(config, ds["shadow"]).sum())
+    if ds["source"] == "digits":
+        from realfake.data import digits_split
 
-    train, _ = digits_split(**ds["digits"])
-    return len(train)
+        return len(digits_split(**ds["digits"])[0])
+    if ds["source"] == "digits_attributes":
+        from realfake.data import digits_split
+
+        settings = ds["digits_attributes"]
+        return settings["train_subset"] or len(digits_split(settings["test_fraction"], None, settings["seed"])[0])
+    return ds["train_images"]
+
+
+def shadow_members(config: dict, shadow: dict):
+    """Which of the base data set's training images a LiRA shadow trains on (bool array)."""
+    from realfake.privacy import membership
+
+    n = train_size(config, shadow["dataset"])
+    return membership(n, shadow["shadows"], shadow["seed"])[shadow["index"]]
 
 
 def shards_for_scale(scale: int, num_real: int, shard_size: int) -> list[int]:
@@ -40,13 +54,14 @@ def manifest_params(config: dict, dataset: str) -> dict:
     """``sources.build_manifest``'s arguments: source, its settings block, expected train size."""
     ds = config["datasets"][dataset]
     return canonical({"source": ds["source"], "settings": ds.get(ds["source"], {}),
-                      "train_images": ds.get("train_images")})
+                      "train_images": ds.get("train_images"), **({"shadow": ds["shadow"]} if "shadow" in ds else {})})
 
 
 def lora_params(config: dict, dataset: str, finetune: str) -> dict:
     """``lora.LoraSettings``."""
-    return canonical({**config["finetunes"][finetune], "prompt_template": config["prompt_template"],
-                      "use_captions": config["datasets"][dataset]["captions"]})
+    ds = config["datasets"][dataset]
+    return canonical({**config["finetunes"][finetune], "prompt_template": ds["prompt_template"],
+                      "use_captions": ds["captions"]})
 
 
 def finetune_of(config: dict, variant: str) -> dict | None:
@@ -61,11 +76,14 @@ def uses_guidance(config: dict, variant: str) -> bool:
 
 def synthesis_params(config: dict, dataset: str, variant: str) -> dict:
     """``synthesis.SynthesisSettings``."""
-    settings = {k: v for k, v in config["variants"][variant].items() if k != "finetune"}
+    settings = {k: v for k, v in config["variants"][variant].items() if k not in ("finetune", "prompt_templates")}
     guided = uses_guidance(config, variant)
     finetune = finetune_of(config, variant)
-    return canonical({**settings, **config["synthesis"], "prompt_template": config["prompt_template"],
-                      "use_captions": config["datasets"][dataset]["captions"],
+    ds = config["datasets"][dataset]
+    # one template stays a string (the params of existing shards are unchanged); several: a list
+    template = config["variants"][variant]["prompt_templates"] or ds["prompt_template"]
+    return canonical({**settings, **config["synthesis"], "prompt_template": template,
+                      "use_captions": ds["captions"],
                       "guidance_mode": finetune["guidance_mode"] if guided else None,
                       "injection": finetune["injection"] if guided else "replace_last"})
 
@@ -121,16 +139,16 @@ def add_replicates(config: dict) -> None:
 
 def _replicated_variants(config: dict) -> set[tuple[str, int]]:
     ex = config["experiments"]
-    pairs = {(ex["table1"]["variant"], s) for s in ex["seeds"]}
+    pairs = {(v, s) for v in [ex["table1"]["variant"], *table1_baselines(config)] for s in ex["seeds"]}
     if "table2" in ex:
         pairs |= {(v, s) for v in ex["table2"]["variants"] for s in table2_seeds(config)}
     return pairs
 
 
-def _define(config: dict, section: str, name: str, spec: dict) -> None:
+def _define(config: dict, section: str, name: str, spec: dict,
+            purpose: str = "a seed replicate (experiments.vary_seeds: pipeline)") -> None:
     if config[section].setdefault(name, spec) != spec:
-        raise ConfigError(f"{section}.{name}: this name is reserved for a seed replicate "
-                          f"(experiments.vary_seeds: pipeline); rename the entry")
+        raise ConfigError(f"{section}.{name}: this name is reserved for {purpose}; rename the entry")
 
 
 def table1_trainsets(config: dict, seed=0) -> dict[str, str]:
@@ -140,10 +158,28 @@ def table1_trainsets(config: dict, seed=0) -> dict[str, str]:
     return {"synthetic_only": base, "real": "real", "real_plus_synthetic": f"{base}_real"}
 
 
-def table1_settings(config: dict) -> dict[str, str]:
-    """Training set -> Table 1 setting, over all seeds."""
-    return canonical({trainset: setting for s in config["experiments"]["seeds"]
-                      for setting, trainset in table1_trainsets(config, s).items()})
+OUR_METHOD = {"synthetic_only": "Real-Fake", "real": "real_only", "real_plus_synthetic": "Real-Fake+real"}
+
+
+def table1_baselines(config: dict) -> dict[str, str]:
+    """Method -> variant of the other methods' synthetic-only rows (e.g. FakeIt) we run ourselves."""
+    return {m: b["variant"] for m, b in config["experiments"]["table1"]["baselines"].items()}
+
+
+def table1_rows(config: dict) -> list[dict]:
+    """Every Table 1 run: its wildcards, setting and method (our three rows, then the baselines)."""
+    t, seeds = config["experiments"]["table1"], config["experiments"]["seeds"]
+    rows = [{**run(d, trainset, s), "setting": setting, "method": OUR_METHOD[setting]}
+            for d in t["datasets"] for s in seeds for setting, trainset in table1_trainsets(config, s).items()]
+    for method, b in t["baselines"].items():
+        rows += [{**run(d, f"{replicate(config, b['variant'], s)}/x{t['scale']}", s), "setting": "synthetic_only",
+                  "method": method} for d in b["datasets"] for s in seeds]
+    return rows
+
+
+def table1_settings(config: dict) -> dict[str, list[str]]:
+    """Training set -> [setting, method] of its Table 1 row, over all seeds."""
+    return canonical({r["trainset"]: [r["setting"], r["method"]] for r in table1_rows(config)})
 
 
 def run(dataset: str, trainset: str, seed) -> dict:
@@ -159,8 +195,7 @@ def experiment(config: dict, name: str) -> dict:
 
 
 def table1_runs(config: dict) -> list[dict]:
-    return [run(d, t, s) for d in config["datasets"] for s in config["experiments"]["seeds"]
-            for t in table1_trainsets(config, s).values()]
+    return [run(r["dataset"], r["trainset"], r["seed"]) for r in table1_rows(config)]
 
 
 def table2_seeds(config: dict) -> list[int]:
@@ -206,7 +241,7 @@ def fig1_sets(config: dict) -> dict[str, dict]:
 
 def table9_runs(config: dict) -> list[dict]:
     return [run(d, table1_trainsets(config, s)["synthetic_only"], s)
-            for d in config["datasets"] for s in config["experiments"]["seeds"]]
+            for d in config["experiments"]["table1"]["datasets"] for s in config["experiments"]["seeds"]]
 
 
 def table4_runs(config: dict) -> list[dict]:
@@ -235,6 +270,56 @@ def ood_manifest_params(config: dict, oodset: str) -> dict:
     """``ood.build_ood_manifest``'s settings: the set's source block without its reporting keys."""
     return canonical({k: v for k, v in config["ood_sets"][oodset].items()
                       if k not in ("table_column", "restrict_logits")})
+
+
+def table10_trainsets(config: dict) -> dict[str, str]:
+    """Table 10's row -> training set: real data, the baseline's and our synthetic set, ours + real."""
+    t = experiment(config, "table10")
+    ours = f"{t['ours']}/x{t['scale']}"
+    return {"real_data": "real", "baseline": f"{t['baseline']}/x{t['scale']}", "realfake": ours,
+            "realfake_real": f"{ours}_real"}
+
+
+def table10_runs(config: dict) -> list[dict]:
+    """Every Table 10 run, with its column (the attribute) and row."""
+    t, seed = experiment(config, "table10"), config["experiments"]["seeds"][0]
+    return [{**run(d, trainset, seed), "column": column, "row": row}
+            for column, d in t["datasets"].items() for row, trainset in table10_trainsets(config).items()]
+
+
+def shadow_name(dataset: str, index: int) -> str:
+    return f"{dataset}-shadow{index}"
+
+
+def add_shadows(config: dict) -> None:
+    """Define LiRA's shadow data sets: the base data set restricted to a seeded half of its train
+    split (``privacy.membership``: each image in exactly half of the shadows), test split whole."""
+    t = config["experiments"].get("lira")
+    if t is None:
+        return
+    for k in range(t["shadows"]):
+        shadow = {"dataset": t["dataset"], "index": k, "shadows": t["shadows"], "seed": t["seed"]}
+        _define(config, "datasets", shadow_name(t["dataset"], k), {**config["datasets"][t["dataset"]], "shadow": shadow},
+                "a LiRA shadow (experiments.lira)")
+
+
+def lira_runs(config: dict) -> list[dict]:
+    """Every shadow's two classifiers: on its real half, and on the synthetic set made from it."""
+    t, seed = experiment(config, "lira"), config["experiments"]["seeds"][0]
+    return [run(shadow_name(t["dataset"], k), trainset, seed) for k in range(t["shadows"])
+            for trainset in ("real", f"{t['variant']}/x1")]
+
+
+def copy_sets(config: dict) -> list[dict]:
+    """The synthetic sets copy detection searches: dataset, variant, scale."""
+    t = experiment(config, "copies")
+    return [{"dataset": t["dataset"], "variant": v, "scale": t["scale"]} for v in t["variants"]]
+
+
+def copy_detection_params(config: dict) -> dict:
+    """What a set's nearest-neighbour search depends on (not the summary's threshold or grid)."""
+    t = experiment(config, "copies")
+    return canonical({"top_k": t["top_k"], "center": t["center"]})
 
 
 def table_columns(config: dict) -> dict[str, str]:

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from realfake.attributes import LAYOUT as CELEBA_LAYOUT
+from realfake.attributes import celeba_manifest, digits_attributes_manifest
 from realfake.data import (
     IMAGE_SUFFIXES,
     DataError,
@@ -125,18 +127,22 @@ def _split_camel(name: str) -> str:
 
 
 BUILDERS = {"image_folder": image_folder_manifest, "cub": cub_manifest, "pet": pet_manifest,
-            "cars": cars_manifest, "eurosat": eurosat_manifest}
+            "cars": cars_manifest, "eurosat": eurosat_manifest, "celeba": celeba_manifest}
 
 
 def build_manifest(source: str, settings: dict, images_dir: str | os.PathLike,
-                   train_images: int | None = None, key: str = "train_images") -> pd.DataFrame:
-    """The manifest of a configured data set (``settings``: its source's config block).
+                   train_images: int | None = None, key: str = "train_images",
+                   shadow: dict | None = None) -> pd.DataFrame:
+    """The manifest of a configured data set (``settings``: its source's config block; ``shadow``:
+    a LiRA shadow's half, see ``plan.add_shadows``).
 
     ``train_images`` (the configured train split size, which sized the shards) is checked
     against what the data set holds; ``key`` names it in the error.
     """
     if source == "digits":
         frame = digits_manifest(images_dir, **settings)
+    elif source == "digits_attributes":
+        frame = digits_attributes_manifest(images_dir, **settings)
     elif source in BUILDERS:
         frame = BUILDERS[source](**settings)
     else:
@@ -145,7 +151,21 @@ def build_manifest(source: str, settings: dict, images_dir: str | os.PathLike,
     if train_images is not None and found != train_images:
         raise DataError(f"{key} is {train_images} but the data set holds {found} training images: "
                         f"set it to {found}")
-    return frame
+    return frame if shadow is None else shadow_half(frame, shadow)
+
+
+def shadow_half(frame: pd.DataFrame, shadow: dict) -> pd.DataFrame:
+    """A LiRA shadow's manifest: the train rows of its half (``privacy.membership``), every test row."""
+    from realfake.privacy import membership
+
+    train = frame[frame["split"] == "train"]
+    keep = membership(len(train), shadow["shadows"], shadow["seed"])[shadow["index"]]
+    missing = sorted(set(train["class_name"]) - set(train[keep]["class_name"]))
+    if missing:
+        raise DataError(f"LiRA shadow {shadow['index']} of {shadow['dataset']}: its half holds no training image "
+                        f"of {missing} (too few images per class for halves: use a larger data set)")
+    rows = pd.concat([train[keep], frame[frame["split"] != "train"]])
+    return manifest_frame(rows[["split", "path", "label", "class_name", "class_id"]].itertuples(index=False))
 
 
 # Start-up checks: what must exist before any job runs (files and folders only; a dry run
@@ -154,6 +174,7 @@ REQUIRED = {
     "cub": ["images.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt", "images/"],
     "pet": ["annotations/trainval.txt", "annotations/test.txt", "images/"],
     "cars": ["devkit/cars_meta.mat", "devkit/cars_train_annos.mat", "cars_train/", "cars_test/"],
+    "celeba": CELEBA_LAYOUT,
 }
 
 

@@ -34,7 +34,7 @@ class SynthesisSettings:
     resolution: int = 512
     lora_scale: float = 0.5
     negative_prompt: str = "distorted, unrealistic, blurry, out of frame"
-    prompt_template: str = "photo of {classname}"
+    prompt_template: str | list[str] = "photo of {classname}"  # several: image i takes the (i mod n)-th
     prompt_suffix: str = ""
     use_captions: bool = True
     injection: str = "replace_last"
@@ -49,6 +49,11 @@ class SynthesisSettings:
 def image_seed(seed: int, index: int) -> int:
     """The generator seed of synthetic image ``index``: any shard regenerates alone, identically."""
     return derive_seed(seed, "synthesis", index)
+
+
+def template_of(template: str | list[str], index: int) -> str:
+    """The prompt template of synthetic image ``index``: FakeIt's several templates take turns."""
+    return template if isinstance(template, str) else template[index % len(template)]
 
 
 def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, device: str = "auto",
@@ -107,10 +112,10 @@ def synthesize_shard(pipe, out_path: str | os.PathLike, shard: int, train, setti
             batch = indices[start:start + batch_size]
             sources = [i % n for i in batch]
             rows = train.iloc[sources]
-            prompts = [build_prompt(settings.prompt_template, row.class_name,
+            prompts = [build_prompt(template_of(settings.prompt_template, i), row.class_name,
                                     captions[src] if captions and settings.use_captions else None,
                                     settings.prompt_suffix)
-                       for src, row in zip(sources, rows.itertuples(), strict=True)]
+                       for i, src, row in zip(batch, sources, rows.itertuples(), strict=True)]
             seeds = [image_seed(settings.seed, i) for i in batch]
             images = _generate(pipe, settings, prompts, negative, rows,
                                None if guidance is None else guidance[sources], seeds)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 
 REFERENCE_DIR = Path(__file__).parent / "reference"
-OUR_METHOD = {"synthetic_only": "Real-Fake", "real": "real_only", "real_plus_synthetic": "Real-Fake+real"}
 
 
 def load_reference(name: str) -> pd.DataFrame:
@@ -22,14 +21,14 @@ def read_metrics(paths) -> list[dict]:
 def table1(results: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     """Rows setting x method, per paper column our mean top-1 over seeds and the paper's.
 
-    ``results``: metrics records with dataset, setting, seed and top1.
+    ``results``: metrics records with dataset, setting, method (the paper's row: Real-Fake,
+    real_only, Real-Fake+real, or a baseline we ran, e.g. FakeIt), seed and top1.
     ``columns``: our data set -> the paper column it reports in (digits -> IN-10 in the demo).
     """
     reference = load_reference("table1")
-    slots = list(dict.fromkeys(columns.values()))
     ours = pd.DataFrame(results)
     ours["column"] = ours["dataset"].map(columns)
-    ours["method"] = ours["setting"].map(OUR_METHOD)
+    slots = list(dict.fromkeys(ours["column"]))
     ours = ours.pivot_table(index=["setting", "method"], columns="column", values="top1", aggfunc="mean")
     paper = reference.set_index(["setting", "method"])[slots].add_suffix("_paper")
     table = paper.join(ours.reindex(columns=slots), how="outer")
@@ -168,3 +167,16 @@ def gap_table(gaps: list[dict], metrics: list[dict], fidelity: list[dict]) -> pd
              "label_fidelity_top5": faithful[g["trainset"]]["top5"], "top1": accuracy[g["trainset"]]}
             for g in gaps]
     return pd.DataFrame(rows).sort_values("mmd_rbf").round(4)
+
+
+def table10(results: list[dict]) -> pd.DataFrame:
+    """CelebA attributes: per row (real_data, baseline, realfake, realfake_real) and attribute
+    column our top-1 beside the paper's. ``results``: metrics records with row, column, top1."""
+    reference = load_reference("table10_celeba").rename(columns={"method": "row"}).set_index("row")
+    ours = pd.DataFrame(results).pivot_table(index="row", columns="column", values="top1", aggfunc="mean")
+    slots = [c for c in reference.columns if c in ours.columns] + [c for c in ours.columns if c not in reference]
+    paper = reference.reindex(columns=slots).add_suffix("_paper")
+    table = ours.join(paper, how="outer")
+    order = [r for r in ("real_data", "baseline", "realfake", "realfake_real") if r in table.index]
+    table = table.reindex(order + [r for r in table.index if r not in order])
+    return table[[c for s in slots for c in (s, f"{s}_paper")]].round(2).rename_axis("row").reset_index()

@@ -37,6 +37,9 @@ OOD_METRICS = "results/{dataset}/{trainset}/seed{seed}/ood/{oodset}.json"
 GAP = "results/{dataset}/{variant}/x{scale}/distribution_gap.json"
 GAP_PCA = "results/{dataset}/{variant}/x{scale}/distribution_gap_pca.png"
 LABEL_FIDELITY = "results/{dataset}/{variant}/x{scale}/label_fidelity.json"
+LIRA_SCORES = "results/{dataset}/{trainset}/seed{seed}/lira_scores.parquet"
+REAL_COPY_DESCRIPTORS = "results/{dataset}/copies/real_descriptors.safetensors"
+COPIES = "results/{dataset}/{variant}/x{scale}/copies.parquet"
 
 
 def model_folder(kind):
@@ -112,3 +115,45 @@ def real_only_classifier(wildcards):
     """The real-only classifier (first seed) that judges a synthetic set's labels."""
     seed = config["experiments"]["seeds"][0]
     return CLASSIFIER.format(dataset=wildcards.dataset, trainset="real", seed=seed)
+
+
+def shadow_base_manifest(wildcards):
+    """A LiRA shadow's models are scored on the base data set's whole train split."""
+    base = config["datasets"][wildcards.dataset]["shadow"]["dataset"]
+    return MANIFEST.format(dataset=base)
+
+
+def lira_scores_of(trainset_kind):
+    """Every shadow's score file of one training setting (real | synthetic), in shadow order."""
+
+    def files(wildcards):
+        runs = plan.lira_runs(config)
+        real = trainset_kind == "real"
+        return [
+            LIRA_SCORES.format(**r) for r in runs if (r["trainset"] == "real") == real
+        ]
+
+    return files
+
+
+def copy_descriptor():
+    return plan.experiment(config, "copies")["descriptor"]
+
+
+def copy_model_input(wildcards):
+    """The CLIP folder when the copy descriptor is CLIP and the workflow builds it."""
+    return model_folder("clip") if copy_descriptor() == "clip" else []
+
+
+def copy_model_name(wildcards, input):
+    return model_name("clip")(wildcards, input) if copy_descriptor() == "clip" else None
+
+
+def copy_sets_shards():
+    """Label of each copy-detection set -> its shard files."""
+    return {
+        f"{s['variant']}/x{s['scale']}": shard_files(
+            s["dataset"], f"{s['variant']}/x{s['scale']}"
+        )
+        for s in plan.copy_sets(config)
+    }

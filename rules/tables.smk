@@ -86,3 +86,22 @@ rule table4:
         ),
     script:
         "../scripts/table4.py"
+
+
+rule table10:
+    input:
+        lambda wc: metrics_of(plan.table10_runs(config)),
+    output:
+        report(
+            "results/table10.csv", category="Tables", caption="../report/table10.rst"
+        ),
+    log:
+        "logs/table10.log",
+    benchmark:
+        "benchmarks/table10.tsv"
+    conda:
+        "../envs/realfake.yaml"
+    params:
+        runs=lambda wc: plan.table10_runs(config),
+    script:
+        "../scripts/table10.py"

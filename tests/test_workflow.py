@@ -31,11 +31,26 @@ def experiments_config() -> dict:
                                  table4={"dataset": "digits", "trainsets": ["realfake/x1", "real"]},
                                  gap={"dataset": "digits", "variants": ["lp1_base", "realfake"]},
                                  seeds=[0, 1])
+    # Table 10 on one stand-in attribute, LiRA with 4 shadows, copy detection; FakeIt as a variant
+    config["datasets"].update(
+        digits_even={"source": "digits_attributes", "recipe": "demo", "captions": False,
+                     "prompt_template": "a photo of a {classname} digit",
+                     "digits_attributes": {"attribute": "Even", "names": ["odd", "even"], "train_subset": 40,
+                                           "test_subset": 60}},
+        digits_lira={"source": "digits", "recipe": "demo", "captions": False, "digits": {"train_per_class": 12}})
+    config["variants"]["fakeit"] = {"finetune": None, "latent_prior": False, "resolution": 32, "negative_prompt": "",
+                                    "prompt_templates": ["a photo of a {classname}", "an image of a {classname}"]}
+    config["experiments"]["table1"]["datasets"] = ["digits"]
+    config["experiments"].update(table10={"datasets": {"Smiling": "digits_even"}, "baseline": "fakeit"},
+                                 lira={"dataset": "digits_lira", "shadows": 4},
+                                 copies={"dataset": "digits", "variants": ["realfake", "fakeit"], "center": True,
+                                         "grid_pairs": 4})
     return config
 
 
 TABLES = ["all", "results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table9.csv",
-          "results/gap_vs_accuracy.csv", "results/fig1_clip_pca.png", "results/fig2_scaling.png"]
+          "results/gap_vs_accuracy.csv", "results/fig1_clip_pca.png", "results/fig2_scaling.png",
+          "results/table10.csv", "results/privacy/lira.csv", "results/privacy/copies.csv"]
 
 
 def snakemake(workdir, *args, config=None, text=None):
@@ -179,6 +194,78 @@ def test_distribution_gap_against_accuracy(built):
                                                                                               abs=1e-3)
 
 
+def test_celeba_attribute_table(built):
+    workdir, _ = built
+    manifest = pd.read_parquet(workdir / "data/digits_even/manifest.parquet")
+    assert manifest.groupby("split").size().to_dict() == {"test": 60, "train": 40}
+    assert (workdir / "data/digits_even/images/list_attr_celeba.txt").read_text().splitlines()[1] == "Even Round Large"
+    digit = manifest.path.str.extract(r"(\d+)\.png$")[0].astype(int) - 1  # CelebA's 1-based file names
+    from sklearn.datasets import load_digits
+
+    assert (manifest.label == (load_digits().target[digit] % 2 == 0)).all()
+    prompts = _shard_prompts(workdir / "results/digits_even/realfake/shards/00000.tar")
+    assert prompts <= {"a photo of a odd digit", "a photo of a even digit"} and len(prompts) == 2
+    t10 = pd.read_csv(workdir / "results/table10.csv").set_index("row")
+    assert list(t10.index) == ["real_data", "baseline", "realfake", "realfake_real"]
+    assert t10.loc["baseline", "Smiling_paper"] == 76.9 and pd.isna(t10.loc["realfake_real", "Smiling_paper"])
+    metrics = json.loads((workdir / "results/digits_even/fakeit/x1/seed0/metrics.json").read_text())
+    assert t10.loc["baseline", "Smiling"] == pytest.approx(metrics["top1"], abs=0.01) and metrics["images"] == 60
+
+
+def _shard_prompts(path) -> set[str]:
+    from realfake.shards import ShardSamples
+
+    samples = ShardSamples([path])
+    return {samples.meta(i)["prompt"] for i in range(len(samples))}
+
+
+def test_fakeit_variant_alternates_its_prompts(built):
+    workdir, _ = built
+    from realfake.shards import ShardSamples
+
+    samples = ShardSamples([workdir / "results/digits/fakeit/shards/00000.tar"])
+    metas = [samples.meta(i) for i in range(4)]
+    assert [m["prompt"].split(" of ")[0] for m in metas] == ["a photo", "an image", "a photo", "an image"]
+    assert metas[0]["prompt"] == f"a photo of a {metas[0]['class_name']}"
+
+
+def test_lira_over_shadow_runs(built):
+    from PIL import Image
+
+    from realfake.privacy import membership
+
+    workdir, _ = built
+    members = membership(120, 4, 0)
+    for k in range(4):  # each shadow's manifest: its half of the base train split, the whole test split
+        shadow = pd.read_parquet(workdir / f"data/digits_lira-shadow{k}/manifest.parquet")
+        assert (shadow.split == "train").sum() == members[k].sum() and (shadow.split == "test").sum() == 360
+        for trainset in ("real", "realfake/x1"):
+            scores = pd.read_parquet(workdir / f"results/digits_lira-shadow{k}/{trainset}/seed0/lira_scores.parquet")
+            assert len(scores) == 120 and scores.score.notna().all()  # every base training image
+    table = pd.read_csv(workdir / "results/privacy/lira.csv")
+    assert len(table) == 8 and set(table.setting) == {"trained_on_real", "trained_on_synthetic"}
+    assert table.auc.between(0, 1).all() and (table.tpr_at_1pct_fpr >= table["tpr_at_0.1pct_fpr"]).all()
+    assert table.set_index("setting").loc["trained_on_real", "paper_tpr_at_0.1pct_fpr"].iloc[0] == 0.0001
+    assert Image.open(workdir / "results/privacy/lira_roc.png").size[0] > 600
+
+
+def test_copy_detection(built):
+    from PIL import Image
+
+    workdir, _ = built
+    table = pd.read_csv(workdir / "results/privacy/copies.csv").set_index("set")
+    assert list(table.index) == ["realfake/x1", "fakeit/x1", "real_test"]
+    assert table.loc["realfake/x1", "images"] == 80 and table.loc["real_test", "images"] == 360
+    assert pd.isna(table.loc["fakeit/x1", "source_q50"]) and not pd.isna(table.loc["realfake/x1", "source_q50"])
+    pairs = pd.read_parquet(workdir / "results/digits/realfake/x1/copies.parquet")
+    from realfake.shards import ShardSamples
+
+    samples = ShardSamples(sorted((workdir / "results/digits/realfake/shards").glob("*.tar"))[:3], 80)
+    assert list(pairs.source_index) == [samples.meta(i)["source_index"] for i in range(80)]
+    assert (pairs.nearest_1 != pairs.source_index).all() and (pairs.similarity_1 >= pairs.similarity_5).all()
+    assert Image.open(workdir / "results/privacy/copies_grid.png").size[1] > 300
+
+
 def test_missing_experiment_is_a_clear_error(built):
     workdir, config = built
     edited = json.loads(json.dumps(config))
@@ -312,7 +399,7 @@ def test_report_bundles_tables_and_figure(built):
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     html = (workdir / "report.html").read_text(errors="replace")
     for name in ("table1.csv", "table2.csv", "table3.csv", "table4.csv", "table9.csv", "fig1_clip_pca.png",
-                 "fig2_scaling.png"):
+                 "fig2_scaling.png", "table10.csv", "lira.csv", "lira_roc.png", "copies.csv", "copies_grid.png"):
         assert name in html
 
 
@@ -323,13 +410,16 @@ def paper_config_on_skeletons(folder) -> dict:
     layout_files = {"cub": ["images.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt"],
                     "pet": ["annotations/trainval.txt", "annotations/test.txt"],
                     "cars": ["devkit/cars_meta.mat", "devkit/cars_train_annos.mat", "cars_test_annos_withlabels.mat"]}
+    layout_files["celeba"] = ["list_eval_partition.txt", "list_attr_celeba.txt"]
     layout_dirs = {"cub": ["images"], "pet": ["images"], "cars": ["cars_train", "cars_test"],
-                   "eurosat": ["AnnualCrop"]}
+                   "eurosat": ["AnnualCrop"], "celeba": ["img_align_celeba"]}
     from realfake.data import class_list
 
     for name, ds in config["datasets"].items():
         block = ds[ds["source"]]
         block["root"] = str(folder / name)
+        if (folder / name).exists():  # the CelebA attributes share one root
+            continue
         classes = class_list(block.get("classes")) or ["n01440764"]
         dirs = [f"{s}/{c}" for s in ("train", "val") for c in classes] if ds["source"] == "image_folder" \
             else layout_dirs[ds["source"]]
@@ -341,6 +431,8 @@ def paper_config_on_skeletons(folder) -> dict:
     for name, ood in config["ood_sets"].items():
         ood["root"] = str(folder / "ood" / name)
         (folder / "ood" / name / "n01440764").mkdir(parents=True)
+    config["experiments"]["copies"]["descriptor"] = str(folder / "sscd_disc_large.torchscript.pt")
+    (folder / "sscd_disc_large.torchscript.pt").touch()
     return config
 
 
@@ -362,6 +454,23 @@ def test_paper_config_plans_the_whole_matrix(tmp_path):
     # one realfake LoRA per dataset (7), plus the plain, guided and matched ones on IN-10 and IN-100
     assert re.search(r"^train_lora\s+(\d+)$", text, re.M)[1] == "13"
     assert re.search(r"^fig1_clip_pca\s+1$", text, re.M) and re.search(r"^fig2_scaling\s+1$", text, re.M)
+    # Table 1's FakeIt row: vanilla SD, text-to-image, on the four fine-grained sets
+    assert "shards/00000.tar" in text and re.search(r"variant=fakeit", text)
+
+
+def test_paper_config_plans_table10_and_the_privacy_analysis(tmp_path):
+    (tmp_path / "paper.yaml").write_text(yaml.safe_dump(paper_config_on_skeletons(tmp_path / "data")))
+    run = subprocess.run(snakemake_cmd() + ["results/table10.csv", "results/privacy/lira.csv",
+                                            "results/privacy/copies.csv", "--configfile", str(tmp_path / "paper.yaml"),
+                                            "-n", "--forceall"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    text = run.stdout + run.stderr
+    jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", text.split("Job stats:")[1], re.M)}
+    # a LoRA per CelebA attribute (3) and per IN-10 half (16); the IN-10 LoRA for copy detection
+    assert jobs["train_lora"] == 3 + 16 + 1 and jobs["lira_scores"] == 32
+    # Table 10: 4 classifiers per attribute; LiRA: 2 per shadow
+    assert jobs["train_classifier"] == 12 + 32 and jobs["copy_detection"] == 1
+    assert "dataset=in10-shadow15" in text and "dataset=celeba_heavy_makeup" in text
 
 
 @pytest.mark.parametrize("dataset, missing, key", [
