@@ -117,7 +117,7 @@ def normalise(config: dict) -> None:
         baseline.setdefault("datasets", experiments["table1"]["datasets"])
     table2 = experiments.get("table2")
     if table2 is not None and "datasets" not in table2:
-        table2["datasets"] = list(config["datasets"])
+        table2["datasets"] = list(experiments["table1"]["datasets"])
     for ds in config["datasets"].values():
         ds.setdefault("prompt_template", config["prompt_template"])
 

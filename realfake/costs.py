@@ -53,6 +53,12 @@ def job_images(config: dict, rule: str, w: dict) -> float:
         return ds.get("test_images", 0)
     if rule == "distribution_gap":
         return 2 * config["gap"]["max_images"]
+    if rule == "lira_scores":  # every image of the base data set's train split
+        return plan.train_size(config, ds["shadow"]["dataset"])
+    if rule == "real_copy_descriptors":
+        return n + ds.get("test_images", 0)
+    if rule == "copy_detection":
+        return int(w["scale"]) * n
     return 0
 
 

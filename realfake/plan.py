@@ -139,7 +139,7 @@ def add_replicates(config: dict) -> None:
 
 def _replicated_variants(config: dict) -> set[tuple[str, int]]:
     ex = config["experiments"]
-    pairs = {(v, s) for v in [ex["table1"]["variant"], *table1_baselines(config)] for s in ex["seeds"]}
+    pairs = {(v, s) for v in [ex["table1"]["variant"], *table1_baselines(config).values()] for s in ex["seeds"]}
     if "table2" in ex:
         pairs |= {(v, s) for v in ex["table2"]["variants"] for s in table2_seeds(config)}
     return pairs

@@ -1,8 +1,9 @@
 """Privacy analysis (Sec. 4.5): membership inference by LiRA, and copy detection.
 
 LiRA (Carlini et al. 2022, "Membership inference attacks from first principles"), on numpy and
-scipy: the maintained implementations on PyPI come with TensorFlow (tensorflow-privacy) or a
-framework of their own, and the attack itself is a few lines. N models are trained on seeded
+scipy: of the PyPI packages, tensorflow-privacy needs TensorFlow, ML Privacy Meter brings a
+training framework of its own, ``mia`` has only Shokri et al.'s attack and is unmaintained; the
+attack itself is a few lines. N models are trained on seeded
 halves of the training set (``membership``: each image in exactly half of them); each model in
 turn is the target and the others its shadows (leave-one-out, as Carlini et al. evaluate). A
 model's score of an image is its logit-scaled confidence in the true class,

@@ -130,6 +130,17 @@ def test_local_profile_caps_gpu_jobs_at_this_machines_gpus(monkeypatch, visible,
         assert "gpu=1" in body, rule
 
 
+def test_slurm_profile_places_every_gpu_rule_on_the_gpu_partition():
+    """A rule that asks for a GPU but has no set-resources entry would ask the cpu partition for one."""
+    import re
+
+    rules = "".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
+    gpu_rules = {m[1] for m in re.finditer(r"^rule (\w+):\n(?:(?!rule ).*\n)*?\s+gpu=1", rules, re.M)}
+    assert {"lira_scores", "copy_detection", "real_copy_descriptors", "train_lora"} <= gpu_rules
+    profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())["set-resources"]
+    assert {r: profile.get(r, {}).get("slurm_partition") for r in gpu_rules} == {r: "gpu" for r in gpu_rules}
+
+
 def test_pipeline_seeds_replicate_lora_and_synthesis_seeds():
     raw = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     raw["experiments"].update(seeds=[0, 3], vary_seeds="pipeline")
@@ -143,7 +154,8 @@ def test_pipeline_seeds_replicate_lora_and_synthesis_seeds():
     assert {**replicate, "seed": 0, "finetune": "realfake"} == config["variants"]["realfake"]
     assert plan.lora_params(config, "digits", "realfake-seed3") != plan.lora_params(config, "digits", "realfake")
     settings = plan.table1_settings(config)
-    assert settings["realfake-seed3/x1_real"] == "real_plus_synthetic" and settings["real"] == "real"
+    assert settings["realfake-seed3/x1_real"] == ["real_plus_synthetic", "Real-Fake+real"]
+    assert settings["real"] == ["real", "real_only"] and settings["fakeit-seed3/x1"] == ["synthetic_only", "FakeIt"]
     # Table 2's replicates: every row at every seed, rows keyed back to the configured variant
     rows = plan.table2_rows(config)
     assert rows["lp1_no_mmd-seed2"] == {**rows["lp1_no_mmd"]} and rows["lp1_no_mmd"]["variant"] == "lp1_no_mmd"

@@ -173,10 +173,10 @@ def test_shifted_digits_keep_labels_and_subset(digits, tmp_path):
 def test_experiment_references_name_their_key():
     config = {"datasets": {"d": {"source": "digits", "recipe": "r"}}, "recipes": {"r": {}},
               "models": {"build_tiny": True}, "finetunes": {}, "variants": {"v": {"finetune": None}},
-              "experiments": {"table1": {"variant": "v"}, "gap": {"dataset": "d", "variants": ["v", "w"]}}}
+              "experiments": {"table1": {"variant": "v", "datasets": ["d"], "baselines": {}}, "gap": {"dataset": "d", "variants": ["v", "w"]}}}
     with pytest.raises(ConfigError, match=r"experiments.gap.variants: 'w' is not a key of variants"):
         check_references(config)
-    config["experiments"] = {"table1": {"variant": "v"}, "table4": {"dataset": "d", "trainsets": ["real"]}}
+    config["experiments"] = {"table1": {"variant": "v", "datasets": ["d"], "baselines": {}}, "table4": {"dataset": "d", "trainsets": ["real"]}}
     with pytest.raises(ConfigError, match="needs at least one entry in ood_sets"):
         check_references(config)
 
