@@ -83,7 +83,8 @@ def synthesis_params(config: dict, dataset: str, variant: str) -> dict:
     # one template stays a string (the params of existing shards are unchanged); several: a list
     template = config["variants"][variant]["prompt_templates"] or ds["prompt_template"]
     return canonical({**settings, **config["synthesis"], "prompt_template": template,
-                      "use_captions": ds["captions"],
+                      # a method's own prompts (FakeIt) are its whole prompt: no captions appended
+                      "use_captions": ds["captions"] and not config["variants"][variant]["prompt_templates"],
                       "guidance_mode": finetune["guidance_mode"] if guided else None,
                       "injection": finetune["injection"] if guided else "replace_last"})
 
@@ -320,6 +321,12 @@ def copy_detection_params(config: dict) -> dict:
     """What a set's nearest-neighbour search depends on (not the summary's threshold or grid)."""
     t = experiment(config, "copies")
     return canonical({"top_k": t["top_k"], "center": t["center"]})
+
+
+def tiny_models_dataset(config: dict) -> str:
+    """The data set the demo's tiny models pre-train on: ``tiny_models.dataset``, else Table 1's
+    first (never the mapping's first key: reordering the config must rerun nothing)."""
+    return config["tiny_models"].get("dataset") or config["experiments"]["table1"]["datasets"][0]
 
 
 def table_columns(config: dict) -> dict[str, str]:

@@ -17,7 +17,7 @@ if config["models"]["build_tiny"]:
                 {
                     k: v
                     for k, v in config["tiny_models"].items()
-                    if k not in ("pretrain", "pretrain_clip")
+                    if k not in ("pretrain", "pretrain_clip", "dataset")
                 }
             ),
         script:
@@ -26,7 +26,7 @@ if config["models"]["build_tiny"]:
     rule pretrain_tiny_sd:
         input:
             model=rules.build_tiny_models.output.sd,
-            manifest=MANIFEST.format(dataset=next(iter(config["datasets"]))),
+            manifest=MANIFEST.format(dataset=plan.tiny_models_dataset(config)),
         output:
             directory(config["models"]["stable_diffusion"]),
         log:
@@ -48,7 +48,7 @@ if config["models"]["build_tiny"]:
     rule pretrain_tiny_clip:
         input:
             model=rules.build_tiny_models.output.clip,
-            manifest=MANIFEST.format(dataset=next(iter(config["datasets"]))),
+            manifest=MANIFEST.format(dataset=plan.tiny_models_dataset(config)),
         output:
             directory(config["models"]["clip"]),
         log:
