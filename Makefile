@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SNAKEMAKE := $(VENV)/bin/snakemake
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint bench paper-smoke
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -16,6 +16,16 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 # The embedded demo, end to end to the tables, on this machine's CPUs.
 demo: install
 	$(SNAKEMAKE) --cores 2 results/table1.csv
+
+# config/paper.yaml itself, every rule once, on full-size random models and real-layout data
+# sets (python -m realfake.smoke): paths and counts overlaid, nothing downloaded. SMOKE: its folder.
+SMOKE ?= smoke
+SMOKE_TARGETS ?= $(shell $(PY) -c "from realfake.smoke.overlay import PAPER_TARGETS; print(*PAPER_TARGETS)")
+paper-smoke: install
+	$(PY) -m realfake.smoke prepare $(SMOKE)
+	HF_HUB_OFFLINE=1 $(SNAKEMAKE) --cores 2 --directory $(SMOKE)/run --rerun-incomplete $(SMOKE_TARGETS) \
+		--configfile $(CURDIR)/config/paper.yaml $(abspath $(SMOKE))/overlay.yaml
+	$(PY) -m realfake.smoke report $(SMOKE)/run
 
 test: install
 	$(PY) -m pytest -q -rs tests

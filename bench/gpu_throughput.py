@@ -25,15 +25,9 @@ import time
 
 import torch
 
-SD15_UNET = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
-                 block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, attention_head_dim=8,
-                 down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
-                 up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3)
-SD15_VAE = dict(in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2, sample_size=512,
-                block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
-                up_block_types=("UpDecoderBlock2D",) * 4)
-SD15_TEXT = dict(vocab_size=49408, hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
-                 num_attention_heads=12, max_position_embeddings=77, projection_dim=768)
+from realfake.smoke.models import CLIP_VIT_L14_TEXT as SD15_TEXT
+from realfake.smoke.models import SD15_UNET, SD15_VAE
+
 TOY_UNET = dict(SD15_UNET, sample_size=8, block_out_channels=(32, 32, 64, 64), layers_per_block=1,
                 cross_attention_dim=32, attention_head_dim=4, norm_num_groups=16)
 TOY_VAE = dict(SD15_VAE, sample_size=64, block_out_channels=(16, 16, 32, 32), layers_per_block=1,

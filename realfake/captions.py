@@ -13,7 +13,8 @@ from realfake.models import resolve_model
 
 @torch.no_grad()
 def caption_images(model: str, image_paths: list[str], max_new_tokens: int = 16,
-                   batch_size: int = 32, device: str = "auto", dtype: str = "float16") -> list[str]:
+                   batch_size: int = 32, device: str = "auto", dtype: str = "float16",
+                   cpu_dtype: str = "float32") -> list[str]:
     """One greedy caption per image, no text prompt (the paper's BLIP-2 settings)."""
     from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
@@ -21,7 +22,7 @@ def caption_images(model: str, image_paths: list[str], max_new_tokens: int = 16,
     dev = pick_device(device)
     processor = Blip2Processor.from_pretrained(model)
     captioner = Blip2ForConditionalGeneration.from_pretrained(
-        model, dtype=inference_dtype(dev, dtype)).to(dev).eval()
+        model, dtype=inference_dtype(dev, dtype, cpu_dtype)).to(dev).eval()
     captions = []
     for start in tqdm(range(0, len(image_paths), batch_size), desc="captions"):
         images = [load_rgb(p) for p in image_paths[start:start + batch_size]]

@@ -189,11 +189,12 @@ def class_names(manifest: pd.DataFrame) -> list[str]:
 
 
 def load_rgb(path: str | os.PathLike, size: int | None = None):
-    """Open an image as RGB, optionally resized (bicubic) to ``size`` x ``size``."""
-    from PIL import Image
+    """Open an image as RGB, upright, optionally resized (bicubic) to ``size`` x ``size``."""
+    from PIL import Image, ImageOps
 
     with Image.open(path) as image:
-        image = image.convert("RGB")
+        # as displayed: a camera's EXIF orientation applied (rotated photographs in ImageNet, CUB, ...)
+        image = ImageOps.exif_transpose(image).convert("RGB")
     if size is not None and image.size != (size, size):
         image = image.resize((size, size), Image.BICUBIC)
     return image

@@ -24,7 +24,7 @@ from realfake.budget import BudgetExhausted, Checkpointing, TimeBudget
 from realfake.checkpoints import resume, save_checkpoint
 from realfake.conditioning import build_prompt, encode_text, inject_guidance
 from realfake.data import load_rgb
-from realfake.devices import pick_device
+from realfake.devices import pick_device, training_dtype
 from realfake.diffusion import (
     diffusion_losses,
     encode_latents,
@@ -101,7 +101,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
                captions: list[str] | None = None, guidance: torch.Tensor | None = None,
                checkpoint_path: str | os.PathLike | None = None, checkpointing: Checkpointing | None = None,
                budget: TimeBudget | None = None, device: str = "auto", num_workers: int = 0,
-               loss_log: str | os.PathLike | None = None, log_every: int = 50) -> dict:
+               loss_log: str | os.PathLike | None = None, log_every: int = 50, cpu_dtype: str = "float32") -> dict:
     """Fine-tune a LoRA on ``train`` (manifest rows) and save it with ``save_lora_weights``.
 
     ``guidance`` holds one visual-guidance vector per training image (None: no guidance).
@@ -110,6 +110,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     With a ``checkpoint_path``: a checkpoint when ``checkpointing`` says, and, when ``budget``
     asks to stop, a checkpoint then ``BudgetExhausted``; a rerun resumes where it stopped.
     ``loss_log``: a CSV that gets L_simple, L_MMD and gamma * L_MMD / L_simple every ``log_every`` steps.
+    Precision: ``settings.mixed_precision`` on GPUs, ``cpu_dtype`` on CPUs (``devices.training_dtype``).
     """
     from diffusers.training_utils import cast_training_params
     from peft import LoraConfig
@@ -122,8 +123,8 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     parts = load_sd_components(model)
     for module in (parts.vae, parts.text_encoder, parts.unet):
         module.requires_grad_(False)
-    half = dev.type == "cuda" and settings.mixed_precision == "fp16"
-    weight_dtype = torch.float16 if half else torch.float32
+    low = training_dtype(dev, settings.mixed_precision, cpu_dtype)  # frozen weights and autocast
+    weight_dtype = low or torch.float32
     parts.vae.to(dev, weight_dtype)
     parts.text_encoder.to(dev, weight_dtype)
     parts.unet.to(dev, weight_dtype)
@@ -134,7 +135,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     lora_params = [p for p in parts.unet.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(lora_params, lr=settings.learning_rate, betas=(0.9, 0.999),
                                   weight_decay=settings.adam_weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=half)
+    scaler = torch.amp.GradScaler("cuda", enabled=low == torch.float16)
 
     prompts = [build_prompt(settings.prompt_template, name, cap if settings.use_captions else None)
                for name, cap in zip(train["class_name"], captions or [None] * len(train), strict=True)]
@@ -167,7 +168,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
             # depend on which rank holds it
             generators = [torch.Generator(dev).manual_seed(derive_seed(settings.seed, "noise", step, j))
                           for j in range(ctx.rank * local_batch, ctx.rank * local_batch + len(idx))]
-            with torch.autocast(dev.type, dtype=torch.float16, enabled=half):
+            with torch.autocast(dev.type, dtype=weight_dtype, enabled=low is not None):
                 with torch.no_grad():
                     latents = encode_latents(parts.vae, pixels.to(dev), generators)
                     states = encode_text(parts.tokenizer, parts.text_encoder, [prompts[i] for i in idx])
@@ -204,7 +205,8 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
 def train_lora_job(model: str, manifest_path, params: dict, out_path: str, captions_path=None,
                    guidance_path=None, device: str = "auto", num_workers: int = 0, checkpoint_every: int = 0,
                    checkpoint_minutes: float = 0.0, runtime_minutes: float | None = None,
-                   margin_minutes: float = 10.0, loss_log=None, log_every: int = 50) -> dict:
+                   margin_minutes: float = 10.0, loss_log=None, log_every: int = 50,
+                   cpu_dtype: str = "float32") -> dict:
     """One ``train_lora`` job from files and plain values (``plan.lora_params``), so that each of
     ``distributed.launch``'s workers can build it for itself."""
     from realfake.captions import read_captions
@@ -220,7 +222,7 @@ def train_lora_job(model: str, manifest_path, params: dict, out_path: str, capti
                       checkpoint_path=f"{out_path}.checkpoint.pt",
                       checkpointing=Checkpointing(checkpoint_every, checkpoint_minutes),
                       budget=TimeBudget(runtime_minutes, margin_minutes), device=device,
-                      num_workers=num_workers, loss_log=loss_log, log_every=log_every)
+                      num_workers=num_workers, loss_log=loss_log, log_every=log_every, cpu_dtype=cpu_dtype)
 
 
 def _rank_batch(settings: LoraSettings, ctx) -> int:

@@ -57,7 +57,7 @@ def template_of(template: str | list[str], index: int) -> str:
 
 
 def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, device: str = "auto",
-                  dtype: str = "float16", fuse: bool = True, compile_unet: bool = False):
+                  dtype: str = "float16", fuse: bool = True, compile_unet: bool = False, cpu_dtype: str = "float32"):
     """A stock diffusers pipeline (img2img with the latent prior, else text-to-image) + LoRA.
 
     ``fuse``: the LoRA, scaled by ``lora_scale``, is fused into the UNet's weights and its
@@ -65,6 +65,7 @@ def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, devic
     the adapter at that scale (tested). On GPUs: ``dtype`` (float16 or bfloat16), the UNet in
     ``channels_last``, and ``compile_unet`` (``torch.compile``; pays off over a shard of
     thousands of images at a fixed batch). Attention is PyTorch's SDPA (diffusers' default).
+    ``cpu_dtype``: the precision on a CPU (float32, or bfloat16: the smoke run's half precision).
     """
     from diffusers import (
         DDIMScheduler,
@@ -79,7 +80,7 @@ def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, devic
     dev = pick_device(device)
     cls = StableDiffusionImg2ImgPipeline if settings.latent_prior else StableDiffusionPipeline
     pipe = cls.from_pretrained(resolve_model(model, "Stable Diffusion"), safety_checker=None,
-                               requires_safety_checker=False, torch_dtype=inference_dtype(dev, dtype))
+                               requires_safety_checker=False, dtype=inference_dtype(dev, dtype, cpu_dtype))
     pipe.scheduler = schedulers[settings.scheduler].from_config(pipe.scheduler.config)
     if lora_path is not None:
         from realfake.lora import load_lora

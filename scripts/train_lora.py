@@ -15,5 +15,5 @@ stats = launch(train_lora_job, **worker_geometry(snakemake.resources), workdir=o
                checkpoint_every=runtime["lora_checkpoint_every"], checkpoint_minutes=runtime["checkpoint_minutes"],
                runtime_minutes=snakemake.resources.get("runtime"),
                margin_minutes=runtime["time_limit_margin_minutes"], loss_log=snakemake.log.losses,
-               log_every=runtime["lora_log_every"])
+               log_every=runtime["lora_log_every"], cpu_dtype=runtime["cpu_dtype"])
 log.info("LoRA trained: %s", stats)

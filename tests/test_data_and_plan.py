@@ -214,3 +214,16 @@ def test_worker_geometry_from_a_jobs_resources():
     assert worker_geometry({"gpu": 8}) == {"processes": 8}
     assert worker_geometry({"gpu": 8, "mpi": "srun", "tasks": 32, "nodes": 4}) == \
         {"processes": 32, "launcher": "srun", "nodes": 4}
+
+
+def test_images_load_upright_whatever_their_exif_orientation(tmp_path):
+    from realfake.data import load_rgb
+    from realfake.smoke.datasets import write_image
+
+    rotated = write_image(tmp_path / "photo.JPEG", 375, 500, seed=0, quirk="exif_rotated")
+    from PIL import Image
+
+    with Image.open(rotated) as raw:
+        assert raw.size == (500, 375)  # stored landscape
+    assert load_rgb(rotated).size == (375, 500)  # shown portrait, as the camera meant
+    assert load_rgb(rotated, 32).size == (32, 32)

@@ -462,3 +462,72 @@ def test_lora_groups_must_not_straddle_ranks():
     assert _rank_batch(LoraSettings(batch_size=64, mmd_group_size=8), Context(0, 8)) == 8
     with pytest.raises(ValueError, match="does not split into 4 ranks of whole groups of mmd_group_size 8"):
         _rank_batch(LoraSettings(batch_size=16, mmd_group_size=8), Context(0, 4))
+
+
+def test_bfloat16_on_the_cpu_trains_a_lora_and_generates_with_it(tiny_sd, digits, tmp_path):
+    """runtime.cpu_dtype: bfloat16: frozen weights and autocast in bf16, the LoRA in float32 (saved
+    so), generation in bf16: the half-precision casts a GPU run meets, on a CPU."""
+    from safetensors.torch import load_file
+
+    from realfake.devices import inference_dtype, training_dtype
+    from realfake.synthesis import SynthesisSettings, load_pipeline, synthesize_shard
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert training_dtype(cpu, "fp16") is None and training_dtype(cpu, "fp16", "bfloat16") == torch.bfloat16
+    assert training_dtype(gpu, "bf16") == torch.bfloat16 and training_dtype(gpu, "no") is None
+    assert inference_dtype(cpu, "float16") == torch.float32 and inference_dtype(gpu, "float16", "bfloat16") == \
+        torch.float16
+    train = digits[digits.split == "train"].reset_index(drop=True)
+    stats = train_lora(tiny_sd, train, tmp_path / "lora.safetensors", SETTINGS, guidance=torch.randn(len(train), 64),
+                       device="cpu", cpu_dtype="bfloat16")
+    assert stats["steps"] == 4 and np.isfinite(stats["loss"])
+    assert {t.dtype for t in load_file(tmp_path / "lora.safetensors").values()} == {torch.float32}
+    settings = SynthesisSettings(resolution=32, num_inference_steps=2, shard_size=2, image_format="png")
+    pipe = load_pipeline(tiny_sd, settings, tmp_path / "lora.safetensors", device="cpu", cpu_dtype="bfloat16")
+    assert pipe.unet.dtype == torch.bfloat16
+    synthesize_shard(pipe, tmp_path / "shard.tar", 0, train, settings, guidance=torch.randn(len(train), 64))
+    assert np.asarray(ShardSamples([tmp_path / "shard.tar"]).image(0)).std() > 0
+
+
+def test_class_prompt_and_guidance_reach_the_unet_alike_in_training_and_generation(tiny_sd, digits, tmp_path):
+    """What the UNet's cross-attention gets for training image i (LoRA step) and for synthetic image
+    i made from it (text-to-image, CFG): the same text states with the same guidance token, in the
+    same dtype; the negative branch gets the negative prompt's states, without guidance."""
+    from diffusers import UNet2DConditionModel
+
+    from realfake.conditioning import inject_guidance
+    from realfake.synthesis import SynthesisSettings, load_pipeline, synthesize_shard
+
+    seen = []
+    original = UNet2DConditionModel.forward
+
+    def forward(self, sample, timestep, encoder_hidden_states=None, **kwargs):  # records, then runs
+        seen.append(encoder_hidden_states.detach().clone())
+        return original(self, sample, timestep, encoder_hidden_states, **kwargs)
+
+    train = digits[digits.split == "train"].reset_index(drop=True)
+    guidance = torch.randn(len(train), 64)
+    settings = LoraSettings(resolution=32, batch_size=len(train), max_steps=1, use_captions=False,
+                            center_crop=True, random_flip=False)
+
+    UNet2DConditionModel.forward = forward
+    try:
+        train_lora(tiny_sd, train, tmp_path / "lora.safetensors", settings, guidance=guidance, device="cpu")
+        training = seen[0]  # the one step's batch, in the epoch's seeded order
+        seen.clear()
+        synthesis = SynthesisSettings(latent_prior=False, resolution=32, num_inference_steps=1, shard_size=1,
+                                      image_format="png", guidance_mode="class_mean")
+        pipe = load_pipeline(tiny_sd, synthesis, tmp_path / "lora.safetensors", device="cpu")
+        synthesize_shard(pipe, tmp_path / "shard.tar", 0, train, synthesis, guidance=guidance)
+    finally:
+        UNet2DConditionModel.forward = original
+    negative, positive = seen[0].chunk(2)  # diffusers' CFG batch: [negative, positive]
+    parts = load_sd_components(tiny_sd)
+    expected = inject_guidance(encode_text(parts.tokenizer, parts.text_encoder, [f"photo of {train.class_name[0]}"]),
+                               guidance[:1])
+    torch.testing.assert_close(positive, expected)
+    assert positive.dtype == training.dtype == torch.float32
+    # image 0 is somewhere in the training batch: its row there is the same tensor
+    assert min(float((row - expected[0]).abs().max()) for row in training) < 1e-5
+    torch.testing.assert_close(negative, encode_text(parts.tokenizer, parts.text_encoder,
+                                                     [synthesis.negative_prompt]))

@@ -405,7 +405,8 @@ def test_report_bundles_tables_and_figure(built):
 
 def paper_config_on_skeletons(folder) -> dict:
     """config/paper.yaml with every data root pointed at an empty skeleton of its layout
-    (folders and annotation files, no images): what start-up checks, not what jobs read."""
+    (folders and annotation files, no images) and every model at a folder holding only its marker
+    file: what start-up checks, not what jobs read."""
     config = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
     layout_files = {"cub": ["images.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt"],
                     "pet": ["annotations/trainval.txt", "annotations/test.txt"],
@@ -433,6 +434,16 @@ def paper_config_on_skeletons(folder) -> dict:
         (folder / "ood" / name / "n01440764").mkdir(parents=True)
     config["experiments"]["copies"]["descriptor"] = str(folder / "sscd_disc_large.torchscript.pt")
     (folder / "sscd_disc_large.torchscript.pt").touch()
+    from realfake.models import MODEL_FILES
+
+    for kind, (marker, _) in MODEL_FILES.items():  # model folders: their marker file only
+        config["models"][kind] = str(folder / "models" / kind)
+        (folder / "models" / kind).mkdir(parents=True)
+        (folder / "models" / kind / marker).touch()
+    for recipe in config["recipes"].values():
+        if isinstance(recipe.get("pretrained"), str):
+            recipe["pretrained"] = str(folder / "resnet50.safetensors")
+    (folder / "resnet50.safetensors").touch()
     return config
 
 
