@@ -8,8 +8,8 @@ Every stage runs in a subprocess of its own, so its peak RSS is its own. GPU mem
 not measured: weights at the GPU's precision (fp16: 2 bytes a parameter; fp32 + AdamW state for
 trained parameters) plus, for training, the bytes autograd saves for backward (counted with
 ``torch.autograd.graph.saved_tensors_hooks`` on one CPU step, parameters excluded, halved for
-fp16) times the per-GPU batch; inference adds the CPU peak above the weights, scaled the same
-way (a rough upper bound: the CPU keeps no allocator cache). Prints a Markdown table.
+fp16) times the per-GPU batch; inference adds 4x its largest activation at that batch (input,
+output and temporaries of the largest layer: a rough figure). Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -97,48 +97,93 @@ def bench_lora(models: Path) -> dict:
             "activations_gb_per_sample_fp32": per_sample / GB, "gpu_gb_estimate": gpu / GB}
 
 
+def largest_activation_bytes(module, run) -> int:
+    """The largest tensor any submodule of ``module`` outputs while ``run`` runs."""
+    largest = [0]
+
+    def record(_, __, out):
+        tensors = out if isinstance(out, (tuple, list)) else [getattr(out, "sample", out)]
+        largest[0] = max([largest[0]] + [t.numel() * t.element_size() for t in tensors if torch.is_tensor(t)])
+
+    handles = [m.register_forward_hook(record) for m in module.modules()]
+    try:
+        run()
+    finally:
+        for h in handles:
+            h.remove()
+    return largest[0]
+
+
 def bench_img2img(models: Path) -> dict:
-    """img2img at 512 px with the latent prior: seconds of VAE encode, one CFG UNet step, decode."""
+    """img2img at 512 px with the latent prior: seconds of VAE encode, one CFG UNet step, decode;
+    GPU memory: fp16 weights + 4x the largest activation (input, output, temporaries) of a UNet
+    call at the CFG batch (2 x 24) and of the VAE on one image (it is sliced: one image at a time)."""
     from realfake.synthesis import SynthesisSettings, load_pipeline
 
     start = time.perf_counter()
     pipe = load_pipeline(str(models / "stable-diffusion-v1-5"), SynthesisSettings(), device="cpu")
     load_s = time.perf_counter() - start
     weights = sum(p.numel() for m in (pipe.unet, pipe.vae, pipe.text_encoder) for p in m.parameters())
-    rss_loaded = peak_rss_gb()
     pixels, states = torch.rand(1, 3, 512, 512) * 2 - 1, torch.randn(2, 77, 768)
+    latents = torch.randn(2, 4, 64, 64)
     with torch.no_grad():
         encode = timed(lambda: pipe.vae.encode(pixels).latent_dist.sample())
-        latents = torch.randn(2, 4, 64, 64)
+        pipe.unet(latents, 500, encoder_hidden_states=states)  # warm-up
         unet_step = timed(lambda: pipe.unet(latents, 500, encoder_hidden_states=states))
         decode = timed(lambda: pipe.vae.decode(latents[:1]))
+        unet_largest = largest_activation_bytes(pipe.unet, lambda: pipe.unet(latents, 500, encoder_hidden_states=states))
+        vae_largest = largest_activation_bytes(pipe.vae, lambda: pipe.vae.decode(latents[:1]))
     steps = int(30 * 0.75)  # the paper's 30 UniPC steps at strength 0.75
-    transient = max(0.0, peak_rss_gb() - rss_loaded)
+    batch = PAPER_BATCH["img2img"]
+    transient = 4 * max(unet_largest / 2 * batch, vae_largest) / 2  # per CFG pair; fp32 -> fp16
     return {"what": "img2img at 512 px, 22 CFG steps (Table 6)", "load_s": load_s,
             "s_per_item": encode + steps * unet_step + decode, "item": "image",
             "vae_encode_s": encode, "unet_cfg_step_s": unet_step, "vae_decode_s": decode,
-            "gpu_gb_estimate": (2 * weights + PAPER_BATCH["img2img"] * transient * GB / 2) / GB}
+            "largest_unet_activation_mb_per_image": unet_largest / 2 / 2**20,
+            "largest_vae_activation_mb": vae_largest / 2**20, "gpu_gb_estimate": (2 * weights + transient) / GB}
+
+
+def inference_gpu_gb(params: int, weight_bytes: int, largest_per_item: float, batch: int, act_scale=1.0) -> float:
+    """Weights at the GPU's precision + 4x the largest activation of one item times the batch."""
+    return (params * weight_bytes + 4 * largest_per_item * act_scale * batch) / GB
 
 
 def bench_clip(models: Path) -> dict:
-    from realfake.guidance import clip_image_embeddings
+    """The guidance stage's CLIP image tower (float32 on GPUs too: ``clip_image_embeddings``)."""
+    from transformers import CLIPVisionModelWithProjection
 
-    images = [sample_image(i) for i in range(8)]
-    clip_image_embeddings(str(models / "clip-vit-large-patch14"), images[:1], device="cpu")  # load once
-    start = time.perf_counter()
-    clip_image_embeddings(str(models / "clip-vit-large-patch14"), images, batch_size=8, device="cpu")
-    return {"what": "CLIP ViT-L/14 image embeddings, 224 px", "s_per_item": (time.perf_counter() - start) / 8,
-            "item": "image (incl. load)"}
+    encoder = CLIPVisionModelWithProjection.from_pretrained(models / "clip-vit-large-patch14").eval()
+    pixels = torch.randn(4, 3, 224, 224)
+    with torch.no_grad():
+        encoder(pixel_values=pixels)
+        seconds = timed(lambda: encoder(pixel_values=pixels))
+        largest = largest_activation_bytes(encoder, lambda: encoder(pixel_values=pixels)) / 4
+    params = sum(p.numel() for p in encoder.parameters())
+    return {"what": "CLIP ViT-L/14 image embeddings, 224 px", "s_per_item": seconds / 4, "item": "image",
+            "gpu_gb_estimate": inference_gpu_gb(params, 4, largest, PAPER_BATCH["clip"])}
 
 
 def bench_blip2(models: Path) -> dict:
-    from realfake.captions import caption_images
+    """Captions of 2 images, 16 new tokens, on the smoke's BLIP-2 (4 of OPT's 32 layers: the time
+    is the vision tower's and 4 layers'); GPU memory for the whole model in fp16."""
+    from transformers import Blip2Config, Blip2ForConditionalGeneration, Blip2Processor
 
-    paths = [sample_image(i) for i in range(2)]
-    start = time.perf_counter()
-    caption_images(str(models / "blip2-opt-2.7b"), paths, max_new_tokens=16, batch_size=2, device="cpu")
-    return {"what": "BLIP-2 captions (ViT-g + Q-Former + 4 of OPT-2.7B's 32 layers), 16 tokens",
-            "s_per_item": (time.perf_counter() - start) / 2, "item": "image (incl. load)"}
+    folder = models / "blip2-opt-2.7b"
+    model, processor = Blip2ForConditionalGeneration.from_pretrained(folder).eval(), Blip2Processor.from_pretrained(folder)
+    from PIL import Image
+
+    images = [Image.open(sample_image(i)).convert("RGB") for i in range(2)]
+    inputs = processor(images=images, return_tensors="pt")
+    with torch.no_grad():
+        seconds = timed(lambda: model.generate(**inputs, max_new_tokens=16, do_sample=False))
+        largest = largest_activation_bytes(model.vision_model, lambda: model.vision_model(inputs.pixel_values)) / 2
+    full = Blip2Config.from_pretrained(folder)
+    full.text_config.num_hidden_layers = 32
+    with torch.device("meta"):
+        params = sum(p.numel() for p in Blip2ForConditionalGeneration(full).parameters())
+    return {"what": "BLIP-2 captions, 16 tokens (timed with 4 of OPT-2.7B's 32 layers)",
+            "s_per_item": seconds / 2, "item": "image",
+            "gpu_gb_estimate": inference_gpu_gb(params, 2, largest, PAPER_BATCH["blip2"], act_scale=0.5)}
 
 
 def bench_resnet(resolution: int, train: bool) -> dict:
@@ -152,7 +197,10 @@ def bench_resnet(resolution: int, train: bool) -> dict:
         with torch.no_grad():
             model(images)
             seconds = timed(lambda: model(images))
-        return {"what": f"ResNet-50 evaluation, {resolution} px", "s_per_item": seconds / batch, "item": "image"}
+            largest = largest_activation_bytes(model, lambda: model(images)) / batch
+        return {"what": f"ResNet-50 evaluation, {resolution} px", "s_per_item": seconds / batch, "item": "image",
+                "gpu_gb_estimate": inference_gpu_gb(sum(p.numel() for p in params), 4, largest,
+                                                    PAPER_BATCH["resnet_eval"])}
     optimizer = torch.optim.SGD(params, lr=0.1, momentum=0.9)
     start = time.perf_counter()
     loss, activations = saved_activation_bytes(lambda: model(images).logsumexp(1).mean(), params)
@@ -166,15 +214,14 @@ def bench_resnet(resolution: int, train: bool) -> dict:
 
 
 def bench_sscd(models: Path) -> dict:
-    from realfake.copies import descriptors
-
-    images = [sample_image(i) for i in range(4)]
-    path = str(models / "sscd/sscd_disc_large.torchscript.pt")
-    descriptors(path, "", images[:1], device="cpu")
-    start = time.perf_counter()
-    descriptors(path, "", images, batch_size=4, device="cpu")
-    return {"what": "SSCD-shaped descriptors (ResNeXt101), 320 px", "s_per_item": (time.perf_counter() - start) / 4,
-            "item": "image (incl. load)"}
+    model = torch.jit.load(str(models / "sscd/sscd_disc_large.torchscript.pt")).eval()
+    pixels = torch.randn(4, 3, 320, 320)
+    with torch.no_grad():
+        model(pixels)
+        seconds = timed(lambda: model(pixels))
+    params = sum(p.numel() for p in model.parameters())
+    return {"what": "SSCD-shaped descriptors (ResNeXt101-32x4d), 320 px", "s_per_item": seconds / 4, "item": "image",
+            "gpu_gb_estimate": params * 4 / GB}
 
 
 def sample_image(seed: int):

@@ -77,5 +77,5 @@ def guidance_rows(path, mode: str, labels, indices) -> torch.Tensor:
     if mode == "per_image" and "per_image" not in tensors:
         raise ValueError(f"guidance file {path} holds no per_image embeddings: set guidance.per_image")
     if mode == "class_mean":
-        return tensors["class_mean"][torch.as_tensor(np.asarray(labels), dtype=torch.long)]
-    return tensors["per_image"][torch.as_tensor(np.asarray(indices), dtype=torch.long)]
+        return tensors["class_mean"][torch.tensor(np.array(labels), dtype=torch.long)]  # a copy: columns are read-only
+    return tensors["per_image"][torch.tensor(np.array(indices), dtype=torch.long)]

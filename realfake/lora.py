@@ -178,7 +178,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
             running = _optimise(residual, timesteps, parts.noise_scheduler, settings, mmd_weight, optimizer,
                                 scaler, lora_params)
             step += 1
-            losses.record(step, running)
+            losses.record(step, running, last=step == total_steps)
             progress.update(1)
             progress.set_postfix(running)
             if not checkpoint_path or step == total_steps:
@@ -263,7 +263,7 @@ def training_subset(train, captions, guidance, fraction: float, seed: int):
 
 
 class LossLog:
-    """L_simple, L_MMD and the weighted ratio gamma * L_MMD / L_simple every N steps: a CSV
+    """L_simple, L_MMD and the weighted ratio gamma * L_MMD / L_simple every N steps and at the end: a CSV
     (a run resumed at step k keeps the rows up to k and goes on) and TensorBoard where installed."""
 
     COLUMNS = ["step", "loss", "l_simple", "l_mmd", "weighted_mmd_ratio"]
@@ -282,8 +282,9 @@ class LossLog:
         except ImportError:  # tensorboard is optional
             pass
 
-    def record(self, step: int, values: dict) -> None:
-        if self.path is None or step % self.every:
+    def record(self, step: int, values: dict, last: bool = False) -> None:
+        """A row every ``every`` steps, and for the last step (a short run still logs its losses)."""
+        if self.path is None or (step % self.every and not last):
             return
         ratio = self.mmd_weight * values["l_mmd"] / max(values["l_simple"], 1e-12)
         row = [step, values["loss"], values["l_simple"], values["l_mmd"], ratio]

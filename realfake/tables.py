@@ -80,7 +80,8 @@ def table9(results: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     ours = pd.concat([per_seed, summary])
     slots = [s for s in ours.columns if s in reference.columns]
     table = ours[slots].join(reference[slots].add_suffix("_paper"), how="outer")
-    table = table.reindex(index=list(ours.index) + [i for i in reference.index if i not in ours.index])
+    runs = sorted({i for i in [*per_seed.index, *reference.index] if i not in ("mean", "std")}, key=int)
+    table = table.reindex(index=[*runs, "mean", "std"])  # runs 1..n (ours or the paper's), then the summary
     order = [c for s in slots for c in (s, f"{s}_paper")]
     return table[order].round(2).rename_axis("run").reset_index()
 

@@ -479,8 +479,10 @@ def test_bfloat16_on_the_cpu_trains_a_lora_and_generates_with_it(tiny_sd, digits
         torch.float16
     train = digits[digits.split == "train"].reset_index(drop=True)
     stats = train_lora(tiny_sd, train, tmp_path / "lora.safetensors", SETTINGS, guidance=torch.randn(len(train), 64),
-                       device="cpu", cpu_dtype="bfloat16")
+                       device="cpu", cpu_dtype="bfloat16", loss_log=tmp_path / "losses.csv", log_every=50)
     assert stats["steps"] == 4 and np.isfinite(stats["loss"])
+    # a run shorter than log_every still logs its last step (the smoke run's 1-step LoRAs logged nothing)
+    assert (tmp_path / "losses.csv").read_text().splitlines()[1].startswith("4,")
     assert {t.dtype for t in load_file(tmp_path / "lora.safetensors").values()} == {torch.float32}
     settings = SynthesisSettings(resolution=32, num_inference_steps=2, shard_size=2, image_format="png")
     pipe = load_pipeline(tiny_sd, settings, tmp_path / "lora.safetensors", device="cpu", cpu_dtype="bfloat16")

@@ -36,3 +36,11 @@ def test_fig2_draws_one_panel_per_dataset(tmp_path):
     plot_scaling(with_trainset_fields(results), {"in10": "IN-10", "in100": "IN-100"}, tmp_path / "fig2.png")
     width, height = Image.open(tmp_path / "fig2.png").size
     assert width > 1.8 * height  # two panels side by side
+
+
+def test_table9_lists_runs_in_order_then_mean_and_std_with_fewer_seeds_than_the_paper():
+    from realfake.tables import table9
+
+    t9 = table9([record("realfake/x1", 0, 80.0)], {"digits": "IN-10"}).set_index("run")
+    assert list(t9.index) == ["1", "2", "3", "mean", "std"]  # the paper's 3 runs beside our 1
+    assert t9.loc["1", "IN-10"] == 80.0 and math.isnan(t9.loc["2", "IN-10"]) and t9.loc["std", "IN-10_paper"] == 0.29

@@ -82,12 +82,19 @@ def build_clip_vit_large_patch14(out_dir: str | os.PathLike, seed: int = 0) -> N
         clip_image_processor().save_pretrained(tmp)
 
 
+OPT_VOCAB = 50265  # OPT's tokenizer (its embedding has 50,272 rows)
+
+
 def write_byte_level_tokenizer(out_dir: Path):
-    """A GPT-2-class byte-level BPE (OPT's tokenizer class) with OPT's special tokens and ids."""
+    """A GPT-2-class byte-level BPE (OPT's tokenizer class) with OPT's special tokens and ids and
+    OPT's vocabulary size: the byte tokens, then words (" w300", ...) up to 50,265, so that every
+    id a random OPT generates decodes to text, as with the real vocabulary."""
     from transformers import GPT2Tokenizer
 
     specials = ["<s>", "<pad>", "</s>", "<unk>"]  # OPT: bos/eos </s> = 2, pad 1, unk 3
-    vocab = {token: i for i, token in enumerate(specials + list(_bytes_to_unicode().values()))}
+    tokens = specials + list(_bytes_to_unicode().values())
+    tokens += [f"\u0120w{i}" for i in range(len(tokens), OPT_VOCAB)]  # \u0120: a leading space, byte-level
+    vocab = {token: i for i, token in enumerate(tokens)}
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "vocab.json").write_text(json.dumps(vocab))
     (out_dir / "merges.txt").write_text("#version: 0.2\n")
