@@ -2,8 +2,10 @@
 
     python bench/lora_class_learning.py [--work /tmp/lora-class-learning] [--per-class 20]
 
-Builds and pre-trains the demo's tiny SD as ``config/config.yaml`` does (``--pretrain-prompt``:
-one class-agnostic prompt, or ``class`` for "photo of {digit}"), then fine-tunes LoRAs on the
+Builds and pre-trains a tiny SD (``--base agnostic``: the demo's design before issue 17, every
+prompt the same, on the real digits, with a random frozen text encoder; ``--base demo``: as
+``config/config.yaml`` now does, "photo of {digit}" on held-out restyled digits with the tiny
+CLIP's text tower), then fine-tunes LoRAs on the
 digits train split under several settings and, for each, generates ``--per-class`` images per class
 text-to-image and reports:
 - label fidelity: how many a logistic regression fitted on the real digits (8 x 8 grayscale)
@@ -99,33 +101,39 @@ def text_to_image(model, lora, train, guidance_rows, lora_scale, use_class, per_
 
 
 def main(argv=None) -> list[dict]:
-    from realfake.data import digits_manifest
+    from realfake.data import DIGIT_NAMES, digits_manifest, load_rgb
     from realfake.guidance import class_means, clip_image_embeddings
     from realfake.lora import LoraSettings, train_lora
-    from realfake.pretrain import pretrain_tiny_clip, pretrain_tiny_sd
+    from realfake.pretrain import digit_images, held_out_digits, pretrain_tiny_clip, pretrain_tiny_sd
     from realfake.tiny_models import build_tiny_clip, build_tiny_stable_diffusion
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default="/tmp/lora-class-learning")
     parser.add_argument("--per-class", type=int, default=20)
-    parser.add_argument("--pretrain-prompt", default="a photo of a handwritten digit",
-                        help="the demo's one prompt, or 'class' for photo of {digit}")
+    parser.add_argument("--base", choices=["agnostic", "demo"], default="agnostic")
     parser.add_argument("--only", help="comma-separated variant numbers (0-based)")
     args = parser.parse_args(argv)
     work = Path(args.work)
     frame = digits_manifest(work / "digits")
     train = frame[frame.split == "train"].reset_index(drop=True)
     test = frame[frame.split == "test"].reset_index(drop=True).groupby("label").head(10).reset_index(drop=True)
-    sd, clip = work / "tiny-sd", work / "tiny-clip"
-    if not sd.exists():
-        build_tiny_stable_diffusion(work / "tiny-sd-random")
-        prompt = args.pretrain_prompt
-        pretrain_tiny_sd(str(work / "tiny-sd-random"), sd, train["path"].tolist(), prompt, 32, 200, 700)
+    sd, clip = work / f"tiny-sd-{args.base}", work / "tiny-clip"
     if not clip.exists():
         build_tiny_clip(work / "tiny-clip-random")
-        names = sorted(set(zip(train.label, train.class_name, strict=True)))
-        pretrain_tiny_clip(str(work / "tiny-clip-random"), clip, train["path"].tolist(), train["label"],
-                           [f"photo of {n}" for _, n in names], 250)
+        pretrain_tiny_clip(str(work / "tiny-clip-random"), clip, [load_rgb(p) for p in train["path"]], train["label"],
+                           [f"photo of {n}" for n in DIGIT_NAMES], 250)
+    if not sd.exists():
+        build_tiny_stable_diffusion(work / "tiny-sd-random")
+        if args.base == "agnostic":
+            images, labels, text_encoder = [load_rgb(p, 32) for p in train["path"]], train["label"], None
+            settings = dict(style="real", prompt_dropout=1.0, vae_steps=200, unet_steps=700, learning_rate=1e-3)
+        else:
+            ids, labels = held_out_digits(train_per_class=20)
+            images, text_encoder = digit_images(ids, 32), str(clip)
+            settings = dict(style="slanted_thin", prompt_dropout=0.1, vae_steps=100, unet_steps=400, learning_rate=2e-3)
+        pretrain_tiny_sd(str(work / "tiny-sd-random"), sd, images, labels, DIGIT_NAMES,
+                         {**settings, "prompt_template": "photo of {classname}", "batch_size": 64},
+                         text_encoder=text_encoder)
     means = class_means(clip_image_embeddings(str(clip), train["path"].tolist(), device="cpu"),
                         train["label"].to_numpy(), 10)
     classifier = digit_classifier(train)

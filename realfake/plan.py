@@ -329,5 +329,16 @@ def tiny_models_dataset(config: dict) -> str:
     return config["tiny_models"].get("dataset") or config["experiments"]["table1"]["datasets"][0]
 
 
+def pretraining_corpus(config: dict) -> dict:
+    """The digits settings (split, subset) of the data set the tiny models pre-train around: the
+    base SD learns from the train-split digits that this data set does not hold."""
+    name = tiny_models_dataset(config)
+    dataset = config["datasets"].get(name)
+    if dataset is None or dataset["source"] != "digits":
+        raise ConfigError(f"tiny_models.dataset: {name!r} must be a data set of source digits (the tiny models "
+                          "pre-train on the digits it does not hold)")
+    return canonical(dataset["digits"])
+
+
 def table_columns(config: dict) -> dict[str, str]:
     return canonical({name: ds.get("table_column", name) for name, ds in config["datasets"].items()})
