@@ -143,6 +143,8 @@ def _replicated_variants(config: dict) -> set[tuple[str, int]]:
     pairs = {(v, s) for v in [ex["table1"]["variant"], *table1_baselines(config).values()] for s in ex["seeds"]}
     if "table2" in ex:
         pairs |= {(v, s) for v in ex["table2"]["variants"] for s in table2_seeds(config)}
+    if "gap" in ex:
+        pairs |= {(v, s) for v in ex["gap"]["variants"] for s in gap_seeds(config)}
     return pairs
 
 
@@ -251,11 +253,21 @@ def table4_runs(config: dict) -> list[dict]:
             for trainset in t["trainsets"] for name in config["ood_sets"]]
 
 
+def gap_seeds(config: dict) -> list[int]:
+    return config["experiments"]["gap"].get("seeds", config["experiments"]["seeds"][:1])
+
+
 def gap_runs(config: dict) -> list[dict]:
-    """The gap table's synthetic sets: dataset, variant, scale (and the trainset for metrics)."""
-    t, seed = experiment(config, "gap"), config["experiments"]["seeds"][0]
-    return [{**run(t["dataset"], f"{v}/x{t['scale']}", seed), "variant": v, "scale": t["scale"]}
-            for v in t["variants"]]
+    """The gap table's synthetic sets: dataset, variant (its seed replicate), scale, the trainset
+    for metrics, and ``configured``: the variant as the config names it."""
+    t = experiment(config, "gap")
+    runs = []
+    for v in t["variants"]:
+        for s in gap_seeds(config):
+            name = replicate(config, v, s)
+            runs.append({**run(t["dataset"], f"{name}/x{t['scale']}", s), "variant": name, "scale": t["scale"],
+                         "configured": v})
+    return runs
 
 
 def variant_flags(variant: dict, finetunes: dict) -> dict:

@@ -158,16 +158,25 @@ def table4(results: list[dict], columns: dict[str, str]) -> pd.DataFrame:
     return table[[c for col in order for c in (col, f"{col}_paper")]].round(2).reset_index()
 
 
-def gap_table(gaps: list[dict], metrics: list[dict], fidelity: list[dict]) -> pd.DataFrame:
+GAP_COLUMNS = ["mmd_rbf", "frechet", "label_fidelity_top1", "label_fidelity_top5", "top1"]
+
+
+def gap_table(gaps: list[dict], metrics: list[dict], fidelity: list[dict], variants: dict[str, str]) -> pd.DataFrame:
     """Distribution gap, label fidelity (the real-only classifier's accuracy on the synthetic
-    images) and synthetic-only accuracy, one row per variant."""
+    images) and synthetic-only accuracy, one row per variant: the mean over its seed replicates,
+    and their std where there are several. ``variants``: trainset -> the configured variant."""
     accuracy = {m["trainset"]: m["top1"] for m in metrics}
     faithful = {f["trainset"]: f for f in fidelity}
-    rows = [{"variant": g["trainset"].split("/")[0], "trainset": g["trainset"], "mmd_rbf": g["mmd_rbf"],
-             "frechet": g["frechet"], "label_fidelity_top1": faithful[g["trainset"]]["top1"],
-             "label_fidelity_top5": faithful[g["trainset"]]["top5"], "top1": accuracy[g["trainset"]]}
-            for g in gaps]
-    return pd.DataFrame(rows).sort_values("mmd_rbf").round(4)
+    runs = pd.DataFrame([{"variant": variants[g["trainset"]], "mmd_rbf": g["mmd_rbf"], "frechet": g["frechet"],
+                          "label_fidelity_top1": faithful[g["trainset"]]["top1"],
+                          "label_fidelity_top5": faithful[g["trainset"]]["top5"], "top1": accuracy[g["trainset"]]}
+                         for g in gaps])
+    grouped = runs.groupby("variant")[GAP_COLUMNS]
+    table = grouped.mean().join(grouped.std(ddof=0).add_suffix("_std"))
+    table["seeds"] = grouped.size()
+    table.loc[table.seeds < 2, [f"{c}_std" for c in GAP_COLUMNS]] = float("nan")  # one run: no spread
+    order = ["seeds"] + [c for col in GAP_COLUMNS for c in (col, f"{col}_std")]
+    return table[order].sort_values("mmd_rbf").round(4).reset_index()
 
 
 def table10(results: list[dict]) -> pd.DataFrame:

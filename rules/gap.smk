@@ -61,5 +61,9 @@ rule gap_table:
         "benchmarks/gap_table.tsv"
     conda:
         "../envs/realfake.yaml"
+    params:
+        variants=canonical(
+            {f"{run['variant']}/x{run['scale']}": run["configured"] for run in plan.gap_runs(config)}
+        ),
     script:
         "../scripts/gap_table.py"

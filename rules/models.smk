@@ -46,7 +46,10 @@ if config["models"]["build_tiny"]:
                 }
             ),
             corpus=canonical(
-                {k: plan.pretraining_corpus(config)[k] for k in ("test_fraction", "seed")}
+                {
+                    k: plan.pretraining_corpus(config)[k]
+                    for k in ("test_fraction", "seed")
+                }
             ),
             resolution=config["tiny_models"]["resolution"],
             seed=config["tiny_models"]["seed"],

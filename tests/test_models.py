@@ -536,7 +536,7 @@ def test_class_prompt_and_guidance_reach_the_unet_alike_in_training_and_generati
                                                      [synthesis.negative_prompt]))
 
 
-def _halves(label: int, rng) -> "Image.Image":
+def _halves(label: int, rng):
     """Class 0: the left half bright; class 1: the right half (distinct after any VAE)."""
     from PIL import Image
 

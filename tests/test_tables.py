@@ -44,3 +44,17 @@ def test_table9_lists_runs_in_order_then_mean_and_std_with_fewer_seeds_than_the_
     t9 = table9([record("realfake/x1", 0, 80.0)], {"digits": "IN-10"}).set_index("run")
     assert list(t9.index) == ["1", "2", "3", "mean", "std"]  # the paper's 3 runs beside our 1
     assert t9.loc["1", "IN-10"] == 80.0 and math.isnan(t9.loc["2", "IN-10"]) and t9.loc["std", "IN-10_paper"] == 0.29
+
+
+def test_gap_table_reports_each_variant_as_mean_and_std_over_its_seed_replicates():
+    from realfake.tables import gap_table
+
+    sets = {"base/x1": ("base", 0.02, 10.0), "base-seed1/x1": ("base", 0.04, 30.0), "ours/x1": ("ours", 0.01, 90.0)}
+    gaps = [{"trainset": t, "mmd_rbf": mmd, "frechet": 10 * mmd} for t, (_, mmd, _) in sets.items()]
+    fidelity = [{"trainset": t, "top1": top1, "top5": 100.0} for t, (_, _, top1) in sets.items()]
+    metrics = [{"trainset": t, "top1": top1 / 2} for t, (_, _, top1) in sets.items()]
+    table = gap_table(gaps, metrics, fidelity, {t: v for t, (v, _, _) in sets.items()}).set_index("variant")
+    assert list(table.index) == ["ours", "base"]  # smallest gap first
+    assert table.loc["base", "seeds"] == 2 and table.loc["base", "mmd_rbf"] == pytest.approx(0.03)
+    assert table.loc["base", "label_fidelity_top1"] == 20.0 and table.loc["base", "label_fidelity_top1_std"] == 10.0
+    assert table.loc["base", "top1"] == 10.0 and math.isnan(table.loc["ours", "top1_std"])
