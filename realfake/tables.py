@@ -165,8 +165,10 @@ def gap_table(gaps: list[dict], metrics: list[dict], fidelity: list[dict], varia
     """Distribution gap, label fidelity (the real-only classifier's accuracy on the synthetic
     images) and synthetic-only accuracy, one row per variant: the mean over its seed replicates,
     and their std where there are several. ``variants``: trainset -> the configured variant."""
-    accuracy = {m["trainset"]: m["top1"] for m in metrics}
+    # with experiments.vary_seeds: classifier the seeds share one synthetic set: one gap, several classifiers
+    accuracy = pd.DataFrame(metrics).groupby("trainset").top1.mean().to_dict()
     faithful = {f["trainset"]: f for f in fidelity}
+    gaps = list({g["trainset"]: g for g in gaps}.values())
     runs = pd.DataFrame([{"variant": variants[g["trainset"]], "mmd_rbf": g["mmd_rbf"], "frechet": g["frechet"],
                           "label_fidelity_top1": faithful[g["trainset"]]["top1"],
                           "label_fidelity_top5": faithful[g["trainset"]]["top5"], "top1": accuracy[g["trainset"]]}

@@ -161,6 +161,10 @@ def test_pipeline_seeds_replicate_lora_and_synthesis_seeds():
     assert rows["lp1_no_mmd-seed2"] == {**rows["lp1_no_mmd"]} and rows["lp1_no_mmd"]["variant"] == "lp1_no_mmd"
     assert rows["lp1_no_mmd"]["distribution_matching"] == 0 and rows["realfake"]["distribution_matching"] == 1
     assert len(plan.table2_runs(config)) == 5 * 3
+    # the gap table's rows: the same replicates, keyed back to the configured variant
+    gap = plan.gap_runs(config)
+    assert len(gap) == 5 * 3 and {r["trainset"] for r in gap} == {r["trainset"] for r in plan.table2_runs(config)}
+    assert {r["variant"]: r["configured"] for r in gap}["lp0_base-seed2"] == "lp0_base"
 
 
 def test_classifier_seeds_share_one_synthetic_set():
