@@ -135,7 +135,9 @@ def _train_unet(parts, dist, labels, text_states, settings) -> float:
     steps = settings["unet_steps"]
     parts.unet.train()
     optimizer = torch.optim.AdamW(parts.unet.parameters(), lr=settings["learning_rate"])
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings["learning_rate"], total_steps=max(steps, 1),
+    # one cycle, 10 % warm-up; its warm-up must span a step, so a run under 20 steps (tests) takes
+    # the first steps of a 20-step cycle
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings["learning_rate"], total_steps=max(steps, 20),
                                                     pct_start=0.1)
     running = None
     for idx in tqdm(_batches(len(labels), settings["batch_size"], steps), total=steps, desc="pretrain UNet"):

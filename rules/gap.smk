@@ -62,8 +62,11 @@ rule gap_table:
     conda:
         "../envs/realfake.yaml"
     params:
-        variants=canonical(
-            {f"{run['variant']}/x{run['scale']}": run["configured"] for run in plan.gap_runs(config)}
+        variants=lambda wc: canonical(
+            {
+                f"{r['variant']}/x{r['scale']}": r["configured"]
+                for r in plan.gap_runs(config)
+            }
         ),
     script:
         "../scripts/gap_table.py"
