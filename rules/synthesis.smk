@@ -15,6 +15,8 @@ rule synthesize_shard:
         "benchmarks/synthesize_shard/{dataset}/{variant}/{shard}.tsv"
     conda:
         "../envs/realfake.yaml"
+    # the demo's shards are on the critical path alone; on a GPU node the profile sizes the CPUs
+    threads: 2
     resources:
         gpu=1,
     params:
