@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SNAKEMAKE := $(VENV)/bin/snakemake
 
-.PHONY: install demo test lint bench paper-smoke
+.PHONY: install demo test test-node-failure lint bench paper-smoke
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -27,8 +27,12 @@ paper-smoke: install
 		--configfile $(CURDIR)/config/paper.yaml $(abspath $(SMOKE))/overlay.yaml
 	$(PY) -m realfake.smoke report $(SMOKE)/run
 
+# The node-failure test waits for SLURM to notice a dead node and requeue (10 min): run on its own.
 test: install
-	$(PY) -m pytest -q -rs tests
+	$(PY) -m pytest -q -rs -m "not node_failure" tests
+
+test-node-failure: install
+	$(PY) -m pytest -q -rs -s -m node_failure tests/test_slurm_two_nodes.py
 
 lint: install
 	$(SNAKEMAKE) --lint

@@ -138,6 +138,21 @@ def cost_table(config: dict, jobs: list[tuple[str, dict]], gpus: int = 64, group
     return table
 
 
+def check_profile_limits(profile_dir) -> None:
+    """Exit naming every job or group of the profile that sbatch would reject (plugin issue #456)."""
+    import shutil
+
+    from realfake.slurm_limits import ProfileError, check_profile
+
+    if not shutil.which("sinfo"):
+        print(f"{profile_dir}: no sinfo here, time limits not checked (run this on the cluster)", file=sys.stderr)
+        return
+    try:
+        check_profile(profile_dir)
+    except ProfileError as error:
+        sys.exit(str(error))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="realfake-costs", description=__doc__.splitlines()[0])
     parser.add_argument("targets", nargs="*", default=["all"])
@@ -147,7 +162,10 @@ def main(argv=None):
     parser.add_argument("--group-shards", type=int, default=8, help="shards per submission (the profile's groups)")
     parser.add_argument("--arrays", action="store_true", help="shards as job arrays instead of groups")
     parser.add_argument("--gpus-per-job", type=int, default=8, help="GPUs of one training job (DDP)")
+    parser.add_argument("--profile", help="a SLURM profile folder: check its time limits against sinfo's partitions")
     args = parser.parse_args(argv)
+    if args.profile:
+        check_profile_limits(args.profile)
     config = load_config(args.configfile or ROOT / "config/config.yaml")
     table = cost_table(config, planned_jobs(args.targets, args.configfile, args.all), args.gpus,
                        args.group_shards, args.arrays, gpus_per_job=args.gpus_per_job)

@@ -6,8 +6,9 @@ a job with N GPUs on one node starts its N workers itself: ``launch`` runs
 each worker joins the process group from torchrun's environment. Across nodes, the plugin's
 ``mpi`` path runs the job's process once, without ``srun``: ``launch`` then starts the workers
 with the given launcher (``srun``) and explicit geometry, and each worker takes its rank from
-``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID``, rank 0's address from
-``SLURM_LAUNCH_NODE_IPADDR``. Workers are fresh processes (not forks of the job's), so a
+``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID``, rank 0's address from the first host of
+``SLURM_JOB_NODELIST`` (where rank 0 runs; ``SLURM_LAUNCH_NODE_IPADDR`` is whichever host ran
+``srun``, wrong when that is not a node of the job). Workers are fresh processes (not forks of the job's), so a
 Snakemake script is never re-executed by them; the pickled call lies beside the job's output,
 on the file system every node shares.
 
@@ -21,6 +22,7 @@ import importlib
 import logging
 import os
 import pickle
+import re
 import shlex
 import socket
 import subprocess
@@ -103,13 +105,21 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def first_host(nodelist: str) -> str:
+    """The first host of a SLURM hostlist: ``gpu-[07-09,12],cpu1`` -> ``gpu-07``."""
+    match = re.match(r"([^,\[]*)(?:\[([^-,\]]+))?", nodelist.strip())
+    if not match or not match[1]:
+        raise ValueError(f"SLURM_JOB_NODELIST {nodelist!r} is not a SLURM hostlist")
+    return match[1] + (match[2] or "")
+
+
 def _rank_from_slurm() -> None:
     """torch.distributed's env:// variables from an srun task's (the ``mpi`` path)."""
     if "RANK" in os.environ or "SLURM_PROCID" not in os.environ:
         return
+    rank0 = first_host(os.environ["SLURM_JOB_NODELIST"]) if "SLURM_JOB_NODELIST" in os.environ else "127.0.0.1"
     os.environ.update(RANK=os.environ["SLURM_PROCID"], WORLD_SIZE=os.environ["SLURM_NTASKS"],
-                      LOCAL_RANK=os.environ["SLURM_LOCALID"],
-                      MASTER_ADDR=os.environ.get("SLURM_LAUNCH_NODE_IPADDR", "127.0.0.1"))
+                      LOCAL_RANK=os.environ["SLURM_LOCALID"], MASTER_ADDR=socket.gethostbyname(rank0))
 
 
 def _worker(job_path: str) -> None:
@@ -125,6 +135,10 @@ def _worker(job_path: str) -> None:
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    logging.getLogger(__name__).info("rank %s of %s on %s, rendezvous %s:%s, CUDA_VISIBLE_DEVICES=%s",
+                                     os.environ["RANK"], os.environ["WORLD_SIZE"], socket.gethostname(),
+                                     os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"],
+                                     os.environ.get("CUDA_VISIBLE_DEVICES", ""))
     try:
         fn = getattr(importlib.import_module(job["module"]), job["name"])
         result = fn(**job["kwargs"])

@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -214,6 +215,26 @@ def test_worker_geometry_from_a_jobs_resources():
     assert worker_geometry({"gpu": 8}) == {"processes": 8}
     assert worker_geometry({"gpu": 8, "mpi": "srun", "tasks": 32, "nodes": 4}) == \
         {"processes": 32, "launcher": "srun", "nodes": 4}
+
+
+def test_rendezvous_is_the_first_host_of_the_jobs_nodelist(monkeypatch):
+    import realfake.distributed as distributed
+
+    assert distributed.first_host("n[1-2]") == "n1"
+    assert distributed.first_host("gpu-[07-09,12],cpu1") == "gpu-07"
+    assert distributed.first_host("node17") == "node17"
+    assert distributed.first_host("a[3],b[1-4]") == "a3"
+    with pytest.raises(ValueError, match="not a SLURM hostlist"):
+        distributed.first_host("[1-2]")
+    # in an srun task on the mpi path: rank 0's host, not the address of whoever ran srun
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(distributed.socket, "gethostbyname", {"n1": "10.87.0.11"}.__getitem__)
+    for key, value in {"SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_LOCALID": "0",
+                       "SLURM_JOB_NODELIST": "n[1-2]", "SLURM_LAUNCH_NODE_IPADDR": "10.87.0.1"}.items():
+        monkeypatch.setenv(key, value)
+    distributed._rank_from_slurm()
+    assert [os.environ[k] for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")] == ["1", "2", "0", "10.87.0.11"]
 
 
 def test_images_load_upright_whatever_their_exif_orientation(tmp_path):

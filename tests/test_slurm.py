@@ -22,20 +22,27 @@ GPU_RULES = {"pretrain_tiny_sd", "pretrain_tiny_clip", "caption_images", "comput
              "train_classifier", "evaluate_classifier"}  # the rules that declare resources: gpu=1
 
 
+def bring_up(script, what: str):
+    """Start a test cluster with ``script`` (root only; else skip, saying why), yield what its
+    start printed, stop it by the PIDs it started."""
+    if os.geteuid() != 0:
+        pytest.skip(f"{what} needs root to run slurmctld/slurmd ({script.relative_to(ROOT)})")
+    start = subprocess.run([str(script), "start"], capture_output=True, text=True, timeout=600)
+    if start.returncode != 0:
+        pytest.skip(f"could not bring up {what}: {start.stderr.strip()[-500:]}")
+    yield start.stdout
+    subprocess.run([str(script), "stop"], timeout=120)
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    if os.geteuid() != 0:
-        pytest.skip("SLURM test needs root to run slurmctld/slurmd (tests/slurm/cluster.sh)")
-    start = subprocess.run([str(CLUSTER), "start"], capture_output=True, text=True, timeout=600)
-    if start.returncode != 0:
-        pytest.skip(f"could not bring up a local SLURM cluster: {start.stderr.strip()[-500:]}")
-    yield
-    subprocess.run([str(CLUSTER), "stop"], timeout=120)
+    yield from bring_up(CLUSTER, "the one-node SLURM cluster")
 
 
-def site_profile(folder, arrays=False, classifier_runtime=None, classifier_tasks=None):
+def site_profile(folder, arrays=False, classifier_runtime=None, spread=None, classifier_gpus=None):
     """profiles/slurm with this machine's sizes: same partitions and GPU requests. ``arrays``:
-    its documented switch from synthesis groups to job arrays."""
+    its documented switch from synthesis groups to job arrays. ``spread``: rule -> (tasks, nodes)
+    through the plugin's mpi path (the job's process starts its workers with srun)."""
     profile = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
     if arrays:
         for key in ("groups", "group-components", "set-resource-scopes", "resources"):
@@ -48,17 +55,21 @@ def site_profile(folder, arrays=False, classifier_runtime=None, classifier_tasks
         resources.update(mem_mb=900, runtime="7 * attempt", cpus_per_gpu=1)
     if classifier_runtime is not None:
         profile["set-resources"]["train_classifier"]["runtime"] = classifier_runtime
-    if classifier_tasks:  # the plugin's mpi path: the job's process starts its workers with srun
-        profile["set-resources"]["train_classifier"].update(mpi="srun", tasks=classifier_tasks, nodes=1,
-                                                             tasks_per_gpu=0, gpu=0, cpus_per_task=1)
+    if classifier_gpus:
+        profile["set-resources"]["train_classifier"]["gpu"] = classifier_gpus
+    for rule, (tasks, nodes) in (spread or {}).items():
+        profile["set-resources"][rule].update(mpi="srun", tasks=tasks, nodes=nodes, tasks_per_gpu=0, gpu=0,
+                                              cpus_per_task=1)
     folder.mkdir()
     (folder / "config.yaml").write_text(yaml.safe_dump(profile))
     return profile
 
 
-def slurm_jobs(workdir) -> list[dict]:
-    """SLURM's records (scontrol, kept an hour by MinJobAge) of the jobs run from ``workdir``."""
-    out = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True, check=True).stdout
+def slurm_jobs(workdir, client=()) -> list[dict]:
+    """SLURM's records (scontrol, kept an hour by MinJobAge) of the jobs run from ``workdir``.
+    ``client``: the prefix that runs a command where the cluster is (two_nodes.sh run)."""
+    out = subprocess.run([*client, "scontrol", "-o", "show", "job"], capture_output=True, text=True,
+                         check=True).stdout
     jobs = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in out.splitlines() if line.strip()]
     return [j for j in jobs if j.get("WorkDir") == str(workdir)]
 
@@ -69,11 +80,16 @@ def rule_of(job) -> str:
         re.match(r"rule_(.+?)(_wildcards_|$)", comment)[1]
 
 
-def run_profile(workdir, profile_dir, config, *targets):
+def profile_command(workdir, profile_dir, config, *targets, client=()) -> list[str]:
+    """Snakemake on ``config`` (written to workdir) with ``profile_dir``, or here on 2 cores (None)."""
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = ["--profile", str(profile_dir)] if profile_dir else ["--cores", "2"]
-    run = subprocess.run(snakemake_cmd() + [*targets, "--directory", str(workdir), "--configfile",
-                                            str(workdir / "config.yaml"), *cmd],
+    return [*client, *snakemake_cmd(), *targets, "--directory", str(workdir), "--configfile",
+            str(workdir / "config.yaml"), *cmd]
+
+
+def run_profile(workdir, profile_dir, config, *targets, client=()):
+    run = subprocess.run(profile_command(workdir, profile_dir, config, *targets, client=client),
                          capture_output=True, text=True, timeout=1500)
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
 
@@ -145,7 +161,7 @@ def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, 
     # BatchNorm: the weights of one process with the same global batch.
     two_tasks = copy.deepcopy(edited)
     two_tasks["recipes"]["demo"]["arch"] = "convnext_atto"
-    site_profile(tmp_path / "mpi", classifier_tasks=2)
+    site_profile(tmp_path / "mpi", spread={"train_classifier": (2, 1)})
     before = {j["JobId"] for j in slurm_jobs(workdir)}
     run_profile(workdir, tmp_path / "mpi", two_tasks, str(target.relative_to(workdir)))
     [job] = [j for j in slurm_jobs(workdir) if j["JobId"] not in before]
@@ -158,3 +174,17 @@ def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, 
     single = torch.load(target, weights_only=True)["state_dict"]
     for key in single:
         torch.testing.assert_close(ranks[key], single[key], rtol=1e-4, atol=1e-6, msg=key)
+
+    # gpu: 2 on one node: one task (plugins before 2.7.1 started the script once per GPU, their
+    # issues #316/#459), whose job starts 2 torchrun ranks that both see the job's 2 GPUs
+    target.unlink()
+    site_profile(tmp_path / "gpu2", classifier_gpus=2)
+    before = {j["JobId"] for j in slurm_jobs(workdir)}
+    run_profile(workdir, tmp_path / "gpu2", two_tasks, str(target.relative_to(workdir)))
+    [job] = [j for j in slurm_jobs(workdir) if j["JobId"] not in before]
+    print({k: job[k] for k in ("JobId", "JobState", "NumNodes", "NumTasks", "TresPerJob")})
+    assert (job["JobState"], job["NumNodes"], job["NumTasks"], job["TresPerJob"]) == \
+        ("COMPLETED", "1", "1", "gres:gpu:2")
+    log = (workdir / "logs/train_classifier/digits/real/seed0.log").read_text()
+    assert log.count("rank 0 of 2 on ") == log.count("rank 1 of 2 on ") == 1, log[-3000:]
+    assert log.count("CUDA_VISIBLE_DEVICES=0,1") == 2, log[-3000:]

@@ -10,6 +10,8 @@
 # GPU node. Without slurmdbd there is no sacct: jobs are recorded by jobcomp/filetxt in
 # $STATE/jobcomp.log and kept visible to squeue for an hour (MinJobAge).
 set -euo pipefail
+# shellcheck source=tests/slurm/common.sh
+. "$(dirname "$0")/common.sh"
 
 STATE=${SLURM_TEST_STATE:-/var/lib/realfake-slurm}
 FAKE_GPUS=${FAKE_GPUS:-2}
@@ -17,13 +19,6 @@ HOST=$(hostname -s)
 CONF=/etc/slurm/slurm.conf   # clients must find it here: the plugin's in-job srun drops SLURM_CONF
 
 need_root() { [ "$(id -u)" = 0 ] || { echo "cluster.sh: must run as root" >&2; exit 2; }; }
-
-install_packages() {
-  command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null && return
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null
-}
 
 write_config() {
   mkdir -p /etc/slurm "$STATE"/{spool,ctld} /var/log/slurm /run/munge
@@ -33,30 +28,16 @@ write_config() {
   for i in $(seq 0 $((FAKE_GPUS - 1))); do
     [ -e /dev/fakegpu$i ] || mknod /dev/fakegpu$i c 1 3
   done
-  cat > "$CONF" <<CONF
+  policy_conf "$STATE" > "$CONF"
+  cat >> "$CONF" <<CONF
 ClusterName=realfake
 SlurmctldHost=$HOST
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
 StateSaveLocation=$STATE/ctld
 SlurmdSpoolDir=$STATE/spool
 SlurmctldPidFile=$STATE/slurmctld.pid
 SlurmdPidFile=$STATE/slurmd.pid
 SlurmctldLogFile=$STATE/slurmctld.log
 SlurmdLogFile=$STATE/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SchedulerType=sched/backfill
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core_Memory
-ReturnToService=2
-MinJobAge=3600
-GresTypes=gpu
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/filetxt
-JobCompLoc=$STATE/jobcomp.log
 NodeName=$HOST CPUs=$cpus RealMemory=$mem Gres=gpu:fake:$FAKE_GPUS State=UNKNOWN
 PartitionName=cpu Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=$HOST MaxTime=INFINITE State=UP
