@@ -29,7 +29,7 @@ paper-smoke: install
 
 # The node-failure test waits for SLURM to notice a dead node and requeue (10 min): run on its own.
 test: install
-	$(PY) -m pytest -q -rs -m "not node_failure" tests
+	$(PY) -m pytest -q -rs --durations=15 -m "not node_failure" tests
 
 test-node-failure: install
 	$(PY) -m pytest -q -rs -s -m node_failure tests/test_slurm_two_nodes.py

@@ -176,9 +176,11 @@ def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, 
         torch.testing.assert_close(ranks[key], single[key], rtol=1e-4, atol=1e-6, msg=key)
 
     # gpu: 2 on one node: one task (plugins before 2.7.1 started the script once per GPU, their
-    # issues #316/#459), whose job starts 2 torchrun ranks that both see the job's 2 GPUs
+    # issues #316/#459), whose job starts 2 torchrun ranks that both see the job's 2 GPUs. With
+    # the synthesis groups' cap (resources: gpu: 1) sbatch would get 1 GPU and the step ask for 2,
+    # so N-GPU training goes with the job-array switch (README, "From 1 GPU to 8")
     target.unlink()
-    site_profile(tmp_path / "gpu2", classifier_gpus=2)
+    site_profile(tmp_path / "gpu2", arrays=True, classifier_gpus=2)
     before = {j["JobId"] for j in slurm_jobs(workdir)}
     run_profile(workdir, tmp_path / "gpu2", two_tasks, str(target.relative_to(workdir)))
     [job] = [j for j in slurm_jobs(workdir) if j["JobId"] not in before]
