@@ -228,7 +228,8 @@ def test_rendezvous_is_the_first_host_of_the_jobs_nodelist(monkeypatch):
         distributed.first_host("[1-2]")
     # in an srun task on the mpi path: rank 0's host, not the address of whoever ran srun
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR"):
-        monkeypatch.delenv(key, raising=False)
+        monkeypatch.setenv(key, "")  # recorded, so that teardown removes what _rank_from_slurm sets
+        monkeypatch.delenv(key)
     monkeypatch.setattr(distributed.socket, "gethostbyname", {"n1": "10.87.0.11"}.__getitem__)
     for key, value in {"SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_LOCALID": "0",
                        "SLURM_JOB_NODELIST": "n[1-2]", "SLURM_LAUNCH_NODE_IPADDR": "10.87.0.1"}.items():
