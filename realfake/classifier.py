@@ -22,9 +22,10 @@ from tqdm.auto import tqdm
 from realfake.atomic import torch_save
 from realfake.budget import BudgetExhausted, Checkpointing, TimeBudget
 from realfake.checkpoints import resume, save_checkpoint
-from realfake.data import load_rgb
+from realfake.data import open_image
 from realfake.devices import pick_device
 from realfake.distributed import barrier, context, rank_share
+from realfake.image_pipeline import EvalTransform, TrainTransform, finish_batch
 from realfake.seeds import derive_seed
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ class Recipe:
 
 
 class ImageList(torch.utils.data.Dataset):
-    """Images from files (real data) with their labels."""
+    """Images from files (real data) with their labels; the transform gets each lazily opened
+    (``train_transform``/``eval_transform`` decode JPEG at the scale the crop needs)."""
 
     def __init__(self, paths, labels, transform=None):
         self.paths, self.labels, self.transform = list(paths), np.asarray(labels), transform
@@ -79,11 +81,12 @@ class ImageList(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i):
-        return self.transform(load_rgb(self.paths[i])), int(self.labels[i])
+        return self.transform(open_image(self.paths[i])), int(self.labels[i])
 
 
 class TransformedShards(torch.utils.data.Dataset):
-    """Synthetic images from indexed shards (``shards.ShardSamples``) with their labels."""
+    """Synthetic images from indexed shards (``shards.ShardSamples``, each member's crc32 checked)
+    with their labels; the transform gets each lazily opened, as ``ImageList``'s does."""
 
     def __init__(self, samples, transform=None):
         self.samples, self.transform = samples, transform
@@ -92,8 +95,12 @@ class TransformedShards(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, i):
-        image, label = self.samples[i]
-        return self.transform(image), label
+        from realfake.shards import ShardError
+
+        try:
+            return self.transform(self.samples.open(i)), int(self.samples.labels[i])
+        except OSError as err:
+            raise ShardError(f"{self.samples.describe(i)} does not decode ({err})") from err
 
 
 def training_set(train, shard_paths, synthetic_images: int, real: bool, transform):
@@ -112,17 +119,20 @@ def training_set(train, shard_paths, synthetic_images: int, real: bool, transfor
 
 
 def train_transform(recipe: Recipe):
+    """timm's training transform, JPEG drafted, to (uint8 image, jitter factors): ``finish_batch``."""
     from timm.data import create_transform
 
-    return create_transform(recipe.train_resolution, is_training=True, hflip=recipe.hflip,
-                            auto_augment=recipe.auto_augment, scale=tuple(recipe.crop_scale))
+    return TrainTransform(create_transform(recipe.train_resolution, is_training=True, hflip=recipe.hflip,
+                                           auto_augment=recipe.auto_augment, scale=tuple(recipe.crop_scale),
+                                           use_prefetcher=True))
 
 
 def eval_transform(recipe: Recipe):
+    """timm's evaluation transform, JPEG drafted, to uint8 images: ``finish_batch``."""
     from timm.data import create_transform
 
-    return create_transform(recipe.test_resolution, is_training=False, crop_pct=recipe.crop_pct,
-                            interpolation=recipe.interpolation)
+    return EvalTransform(create_transform(recipe.test_resolution, is_training=False, crop_pct=recipe.crop_pct,
+                                          interpolation=recipe.interpolation, use_prefetcher=True))
 
 
 def create_model(recipe: Recipe, num_classes: int):
@@ -171,18 +181,20 @@ def _optimizer_and_scheduler(recipe: Recipe, model):
 class EpochSeeded(torch.utils.data.Dataset):
     """Seeds Python's, numpy's and torch's generators from (seed, epoch, index) before each
     sample is read, so its augmentation does not depend on what was drawn before it (resume
-    mid-epoch, any number of loader workers)."""
+    mid-epoch, any number of loader workers). Indexed by (epoch, index): the epoch travels with
+    each index, so persistent workers need no state from the main process."""
 
     def __init__(self, dataset, seed: int):
-        self.dataset, self.seed, self.epoch = dataset, seed, 0
+        self.dataset, self.seed = dataset, seed
 
     def __len__(self):
         return len(self.dataset)
 
-    def __getitem__(self, i):
+    def __getitem__(self, key):
         import random
 
-        seed = derive_seed(self.seed, "sample", self.epoch, i)
+        epoch, i = key
+        seed = derive_seed(self.seed, "sample", epoch, i)
         random.seed(seed)
         np.random.seed(seed % 2**32)
         torch.default_generator.manual_seed(seed)  # CPU only: torch.manual_seed also seeds every GPU (~70x slower)
@@ -197,6 +209,34 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[list[i
         return [order.tolist()]
     steps = n // batch_size
     return order[: steps * batch_size].view(steps, batch_size).tolist()
+
+
+class EpochBatches:
+    """The loader's batch sampler across epochs: this rank's share of each batch of the epoch set
+    by ``start`` (from a step, to resume), as (epoch, index) keys for ``EpochSeeded``."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, ctx):
+        self.n, self.batch_size, self.seed, self.ctx = n, batch_size, seed, ctx
+        self.epoch = self.position = 0
+
+    def start(self, epoch: int, position: int = 0) -> EpochBatches:
+        self.epoch, self.position = epoch, position
+        return self
+
+    def __iter__(self):
+        for batch in epoch_batches(self.n, self.batch_size, self.seed, self.epoch)[self.position:]:
+            yield [(self.epoch, i) for i in rank_share(batch, self.ctx)]
+
+    def __len__(self):
+        return len(epoch_batches(self.n, self.batch_size, self.seed, self.epoch)) - self.position
+
+
+def make_loader(dataset, num_workers: int, device: torch.device, **kwargs):
+    """A DataLoader fed by ``num_workers`` processes kept across epochs, pinned and prefetched
+    deeper on CUDA (the host-to-device copy overlaps the step)."""
+    workers = dict(persistent_workers=True, prefetch_factor=4 if device.type == "cuda" else 2) if num_workers else {}
+    return torch.utils.data.DataLoader(dataset, num_workers=num_workers, pin_memory=device.type == "cuda",
+                                       **workers, **kwargs)
 
 
 def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: Recipe,
@@ -238,21 +278,20 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
             checkpointing.saved()
 
     stats = {}
+    batches = EpochBatches(len(samples), recipe.batch_size, recipe.seed, ctx)
+    loader = make_loader(samples, num_workers, dev, batch_sampler=batches)
     while step < total_steps:
         epoch, position = divmod(step, steps_per_epoch)
         scheduler.step(epoch)
-        samples.epoch = epoch
-        batches = [rank_share(b, ctx) for b in epoch_batches(len(samples), recipe.batch_size, recipe.seed,
-                                                             epoch)[position:]]
-        loader = torch.utils.data.DataLoader(samples, batch_sampler=batches, num_workers=num_workers,
-                                             pin_memory=dev.type == "cuda")
+        batches.start(epoch, position)
         trained.train()
         total, count = 0.0, 0
-        for images, labels in tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.epochs}", leave=False,
-                                   disable=not ctx.main):
+        for (images, jitter), labels in tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.epochs}", leave=False,
+                                             disable=not ctx.main):
             _seed_everything(derive_seed(recipe.seed, "step", step))  # mixup, drop-path
+            images = finish_batch(images.to(dev, non_blocking=True), jitter)
             loss = _train_step(trained, optimizer, scaler, loss_fn, mixup, recipe, num_classes,
-                               images.to(dev, non_blocking=True), labels.to(dev, non_blocking=True), amp)
+                               images, labels.to(dev, non_blocking=True), amp)
             step += 1
             total, count = total + loss * len(images), count + len(images)
             stop = budget is not None and step < total_steps and budget.stop_requested()
@@ -340,9 +379,9 @@ def load_classifier(path, device: str = "auto"):
 def batch_logits(model, dataset, batch_size: int = 256, num_workers: int = 0):
     """(logits as float32 on the CPU, labels) of each batch of ``dataset``, in order."""
     dev = next(model.parameters()).device
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+    loader = make_loader(dataset, num_workers, dev, batch_size=batch_size)
     for images, labels in tqdm(loader, desc="evaluate", leave=False):
-        yield model(images.to(dev)).float().cpu(), labels
+        yield model(finish_batch(images.to(dev, non_blocking=True))).float().cpu(), labels
 
 
 def evaluate(model, dataset, batch_size: int = 256, num_workers: int = 0,

@@ -188,13 +188,31 @@ def class_names(manifest: pd.DataFrame) -> list[str]:
     return pairs["class_name"].tolist()
 
 
+def open_image(source):
+    """A lazily opened image (header read, pixels not yet decoded) from a path or bytes."""
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(source) if isinstance(source, bytes | bytearray) else source)
+
+
+def upright_rgb(image):
+    """The image decoded as RGB, as displayed: a camera's EXIF orientation applied (rotated
+    photographs in ImageNet, CUB, ...). May return ``image`` itself, transposed in place."""
+    from PIL import ImageOps
+
+    ImageOps.exif_transpose(image, in_place=True)  # decodes; no copy when nothing to rotate
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
 def load_rgb(path: str | os.PathLike, size: int | None = None):
     """Open an image as RGB, upright, optionally resized (bicubic) to ``size`` x ``size``."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
-    with Image.open(path) as image:
-        # as displayed: a camera's EXIF orientation applied (rotated photographs in ImageNet, CUB, ...)
-        image = ImageOps.exif_transpose(image).convert("RGB")
+    with Image.open(path) as opened:
+        image = upright_rgb(opened)
+        image = image.copy() if image is opened else image  # closing ``opened`` frees its pixels
     if size is not None and image.size != (size, size):
         image = image.resize((size, size), Image.BICUBIC)
     return image

@@ -4,9 +4,10 @@ A shard is a WebDataset tar (``{key}.{png|jpg|webp}``, ``{key}.cls``, ``{key}.js
 sample; streamable by ``webdataset``) written with fixed tar metadata, so the same images
 give the same bytes. Beside it, written atomically with it, lies its index: a wids
 shard index (``wids-shard-index-v1``: url, nsamples, filesize, md5sum) whose entry also
-holds each member's byte offset and size and each sample's label. Readers open shards
-from their index without scanning tar headers and check what they read; ``verify_shard``
-checks a whole shard against its checksum.
+holds each member's byte offset, size and crc32 and each sample's label. Readers open shards
+from their index without scanning tar headers and check every member they read against its
+crc32 (a corrupted sample fails naming shard, member and offset); ``verify_shard`` checks a
+whole shard against its md5 and names the bad members.
 
 Shard ``s`` holds synthetic images ``[s*S, (s+1)*S)`` whatever the scales, so any shard
 can be regenerated alone, identically, and scales share shards.
@@ -21,6 +22,8 @@ import json
 import os
 import sys
 import tarfile
+import warnings
+import zlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -101,11 +104,12 @@ class ShardWriter:
             self.metas.append(self._add(f"{key}.json", json.dumps(meta, sort_keys=True).encode()))
 
     def _add(self, name: str, data: bytes) -> list[int]:
+        """Add a member; its [byte offset, size, crc32] for the index."""
         info = tarfile.TarInfo(name)
         info.size, info.mtime, info.mode = len(data), 0, 0o444  # fixed metadata: identical bytes
         offset = self.tar.offset + len(info.tobuf(self.tar.format, self.tar.encoding, self.tar.errors))
         self.tar.addfile(info, io.BytesIO(data))
-        return [offset, len(data)]
+        return [offset, len(data), zlib.crc32(data)]
 
     def __exit__(self, exc_type, exc, tb):
         try:
@@ -161,18 +165,40 @@ def read_index(shard_path: str | os.PathLike) -> dict:
 
 
 def verify_shard(shard_path: str | os.PathLike) -> str | None:
-    """What is wrong with a shard (size, checksum, index), or None when it is whole."""
+    """What is wrong with a shard (size, checksum, index, which members), or None when it is whole."""
     try:
         entry = read_index(shard_path)
     except ShardError as err:
         return str(err)
-    if file_md5(shard_path) != entry["md5sum"]:
-        return f"shard {shard_path}: its md5 differs from its index's (corrupted)"
-    return None
+    if file_md5(shard_path) == entry["md5sum"]:
+        return None
+    bad = [f"{key}.{member} at byte {location[0]}"
+           for key, member, location in _members(entry) if len(location) > 2 and not _crc_matches(shard_path, location)]
+    return (f"shard {shard_path}: its md5 differs from its index's (corrupted)"
+            + (f"; members failing their crc32: {', '.join(bad)}" if bad else ""))
+
+
+def _members(entry: dict):
+    """(key, extension, [offset, size, crc32]) of every image and metadata member of an index entry."""
+    ext = IMAGE_EXTENSIONS[entry.get("image_format", "png")]
+    for key, image, meta in zip(entry["keys"], entry["images"], entry["metas"], strict=True):
+        yield key, ext, image
+        yield key, "json", meta
+
+
+def _crc_matches(shard_path, location) -> bool:
+    offset, size, crc = location
+    with open(shard_path, "rb") as f:
+        f.seek(offset)
+        return zlib.crc32(f.read(size)) == crc
 
 
 class ShardSamples:
-    """Random access to the first ``limit`` samples of shards: (PIL image, label), by index."""
+    """Random access to the first ``limit`` samples of shards: (PIL image, label), by index.
+
+    Every member read is checked against its crc32 from the index (about 1 % of a sample's
+    decode, bench/shard_io.py): a corrupted sample fails naming shard, member and byte offset.
+    """
 
     def __init__(self, shard_paths, limit: int | None = None):
         import numpy as np
@@ -180,8 +206,11 @@ class ShardSamples:
         self.paths, locations, metas, labels = [str(p) for p in shard_paths], [], [], []
         for number, path in enumerate(self.paths):
             entry = read_index(path)
-            locations += [(number, offset, size) for offset, size in entry["images"]]
-            metas += [(number, offset, size) for offset, size in entry["metas"]]
+            if entry["images"] and len(entry["images"][0]) < 3:
+                warnings.warn(f"shard {path}: its index predates per-member checksums, so its samples are "
+                              f"not checked on read (realfake-shards verify checks the whole file)", stacklevel=2)
+            locations += [(number, *_with_crc(loc)) for loc in entry["images"]]
+            metas += [(number, *_with_crc(loc)) for loc in entry["metas"]]
             labels += entry["labels"]
         if limit is not None:
             if len(locations) < limit:
@@ -194,30 +223,56 @@ class ShardSamples:
     def __len__(self):
         return len(self.locations)
 
-    def _read(self, number: int, offset: int, size: int) -> bytes:
+    def describe(self, i: int) -> str:
+        """Where sample ``i``'s image lies, for errors: shard, member, byte offset."""
+        return self.member(*(int(v) for v in self.locations[i][:2]))
+
+    def member(self, number: int, offset: int) -> str:
+        """``shard PATH: member KEY.EXT at byte OFFSET`` (the index is re-read: errors only)."""
+        entry = read_index(self.paths[number])
+        name = next((f"{key}.{ext}" for key, ext, loc in _members(entry) if loc[0] == offset), "?")
+        return f"shard {self.paths[number]}: member {name} at byte {offset}"
+
+    def _read(self, number: int, offset: int, size: int, crc: int) -> bytes:
         with open(self.paths[number], "rb") as f:
             f.seek(offset)
             data = f.read(size)
         if len(data) != size:
-            raise ShardError(f"shard {self.paths[number]}: sample at byte {offset} is cut short")
+            raise ShardError(f"{self.member(number, offset)} is cut short")
+        if crc >= 0 and zlib.crc32(data) != crc:
+            raise ShardError(f"{self.member(number, offset)} fails its crc32 (corrupted); "
+                             f"realfake-shards verify --remove, then rerun snakemake, rebuilds the shard")
         return data
 
-    def image(self, i: int):
-        from PIL import Image
+    def encoded(self, i: int) -> bytes:
+        """Sample ``i``'s image file bytes, checked."""
+        return self._read(*(int(v) for v in self.locations[i]))
 
-        number, offset, size = (int(v) for v in self.locations[i])
+    def open(self, i: int):
+        """Sample ``i``'s image, lazily opened (header read, not decoded): for ``draft`` decoding."""
+        from realfake.data import open_image
+
         try:
-            image = Image.open(io.BytesIO(self._read(number, offset, size)))
-            return image.convert("RGB")
+            return open_image(self.encoded(i))
         except OSError as err:
-            raise ShardError(f"shard {self.paths[number]}: the image at byte {offset} does not decode "
-                             f"({err})") from err
+            raise ShardError(f"{self.describe(i)} is not an image ({err})") from err
+
+    def image(self, i: int):
+        try:
+            return self.open(i).convert("RGB")
+        except OSError as err:
+            raise ShardError(f"{self.describe(i)} does not decode ({err})") from err
 
     def meta(self, i: int) -> dict:
         return json.loads(self._read(*(int(v) for v in self.metas[i])))
 
     def __getitem__(self, i: int):
         return self.image(i), int(self.labels[i])
+
+
+def _with_crc(location) -> tuple:
+    """[offset, size, crc32] (crc -1 where an older index has none)."""
+    return (*location, -1) if len(location) < 3 else tuple(location)
 
 
 def shard_files(paths) -> list[Path]:

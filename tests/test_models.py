@@ -192,7 +192,7 @@ def test_training_set_holds_real_then_the_scales_synthetic_share(digits, tmp_pat
             for i in range(shard * 4, shard * 4 + 4):
                 sink.write(f"{i:09d}", Image.new("RGB", (8, 8), (i, 0, 0)), 9 - i % 10, {"index": i})
     shards = [tmp_path / "00000.tar", tmp_path / "00001.tar"]
-    both = training_set(train, shards, 6, True, transform=lambda im: np.asarray(im)[0, 0, 0])
+    both = training_set(train, shards, 6, True, transform=lambda im: np.asarray(im.convert("RGB"))[0, 0, 0])
     assert len(both) == len(train) + 6
     assert [both[len(train) + k] for k in range(6)] == [(k, 9 - k) for k in range(6)]  # first 6, in order
     assert both[0][1] == train.label.iloc[0]
@@ -329,7 +329,7 @@ def test_released_recipe_evaluates_at_crop_095_bicubic_and_warms_up_from_its_lr(
     from realfake.classifier import Recipe, _optimizer_and_scheduler, eval_transform
 
     recipe = Recipe(crop_pct=0.95, interpolation="bicubic", warmup_epochs=5, warmup_lr=1e-5, lr=0.1)
-    resize = eval_transform(recipe).transforms[0]
+    resize = eval_transform(recipe).transforms[0]  # timm's Resize, after the drafted decode
     assert resize.size == int(224 / 0.95) and resize.interpolation == InterpolationMode.BICUBIC
     _, scheduler = _optimizer_and_scheduler(recipe, torch.nn.Linear(2, 2))
     assert scheduler._get_lr(0)[0] == pytest.approx(1e-5)
@@ -390,9 +390,10 @@ def test_classifier_stopped_mid_epoch_resumes_to_the_same_weights(digits, tmp_pa
     names = [str(i) for i in range(10)]
     train_classifier(data, 10, names, recipe, tmp_path / "whole.pt", device="cpu")
     ckpt = tmp_path / "c.pt.checkpoint.pt"
-    for budget, stopped_at in ((StopAfter(4), 4), (StopAfter(1), 5)):
+    for budget, stopped_at in ((StopAfter(4), 4), (StopAfter(1), 5)):  # 2 persistent workers: same draws
         with pytest.raises(BudgetExhausted, match=f"stopped at step {stopped_at} of 6"):
-            train_classifier(data, 10, names, recipe, tmp_path / "c.pt", ckpt, device="cpu", budget=budget)
+            train_classifier(data, 10, names, recipe, tmp_path / "c.pt", ckpt, device="cpu", budget=budget,
+                             num_workers=2)
         assert torch.load(ckpt, weights_only=True)["progress"] == stopped_at
     train_classifier(data, 10, names, recipe, tmp_path / "c.pt", ckpt, device="cpu", budget=StopAfter(99))
     whole = torch.load(tmp_path / "whole.pt", weights_only=True)["state_dict"]
