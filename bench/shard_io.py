@@ -1,60 +1,158 @@
-"""Shard storage and reading, measured: what a 300-epoch classifier pays per image and per start.
+"""Shard storage and the classifier's input pipeline, measured: what a 300-epoch run pays per image.
 
     python bench/shard_io.py [--images 48] [--shards 1000] [--samples-per-shard 20]
 
-1. Per image format (png, jpeg q95, jpeg q75, webp q95): bytes and encode time of a 512-px
-   image, and the classifier's input pipeline on ONE CPU core: read from an indexed shard,
-   decode, random-resized crop to 224, flip, to tensor (timm's training transform).
-2. Opening ``--shards`` shards as the classifier does at start (every rank, every run):
-   from their indexes (a JSON read and a stat per shard) against scanning every tar header.
-Prints a table; nothing is written outside a temporary folder.
+1. Per image format (png, jpeg q95, jpeg q75, webp q95), 512-px images, ONE CPU core, side by side
+   in one run: bytes, encode and decode time, and images/s of the training input path
+   - today: read the member, decode whole, timm's training transform (random-resized crop to 224,
+     flip, colour jitter, to tensor, normalise), as before the image pipeline;
+   - drafted: ``ShardSamples.open`` (member read, crc32 checked) -> ``train_transform`` (box from
+     the header, JPEG decoded at the scale the crop needs, uint8 out, jitter factors drawn);
+     "+batch" adds ``finish_batch`` (jitter, normalise) run on this CPU instead of the GPU;
+   - eval today / eval drafted: the center-crop evaluation transform, likewise;
+   - crc32: what checking each member costs, as a share of the drafted path's time.
+2. A real-JPEG folder (500x375 and 375x500 q90, ImageNet's typical sizes) through ``ImageList``.
+3. The loader as ``train_classifier`` builds it (``make_loader``, ``EpochBatches``, 2 workers,
+   batches of 64) over a JPEG shard: images/s of the whole process tree on this machine.
+4. Opening ``--shards`` shards from their indexes against scanning every tar header.
+Prints tables; nothing is written outside a temporary folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import tarfile
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from realfake.shards import ShardSamples, ShardWriter, encode_image
+from realfake.classifier import (
+    EpochBatches,
+    EpochSeeded,
+    ImageList,
+    Recipe,
+    TransformedShards,
+    eval_transform,
+    make_loader,
+    train_transform,
+)
+from realfake.data import open_image
+from realfake.distributed import context
+from realfake.image_pipeline import finish_batch
+from realfake.shards import ShardSamples, ShardWriter
 
 FORMATS = [("png", 95), ("jpeg", 95), ("jpeg", 75), ("webp", 95)]
+RECIPE = Recipe(train_resolution=224, test_resolution=224, crop_pct=0.875, hflip=0.5)
 
 
-def photo_like(seed: int, size: int = 512) -> Image.Image:
+def photo_like(seed: int, size=512) -> Image.Image:
     """Smooth colour fields with fine texture: compresses like a photograph, not like noise."""
+    width, height = (size, size) if isinstance(size, int) else size
     rng = np.random.default_rng(seed)
     coarse = rng.random((8, 8, 3)) * 255
-    image = np.asarray(Image.fromarray(coarse.astype(np.uint8)).resize((size, size), Image.BICUBIC), float)
+    image = np.asarray(Image.fromarray(coarse.astype(np.uint8)).resize((width, height), Image.BICUBIC), float)
     image += rng.normal(0, 6, image.shape)
     return Image.fromarray(np.clip(image, 0, 255).astype(np.uint8))
 
 
-def pipeline_rate(folder: Path, image_format: str, quality: int, images: list) -> dict:
+def timm_today(training: bool):
+    """The transforms before the image pipeline: timm's, whole decode, float out."""
     from timm.data import create_transform
 
+    if training:
+        return create_transform(224, is_training=True, hflip=RECIPE.hflip, scale=RECIPE.crop_scale)
+    return create_transform(224, is_training=False, crop_pct=RECIPE.crop_pct, interpolation=RECIPE.interpolation)
+
+
+def per_second(count: int, run, repeats: int = 2) -> float:
+    """Images/s of ``run(i)`` over ``count`` images, seeded per image as ``EpochSeeded`` does."""
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for i in range(count):
+            random.seed(i)
+            torch.default_generator.manual_seed(i)
+            run(i)
+    return count * repeats / (time.perf_counter() - start)
+
+
+def raw_member(samples: ShardSamples, i: int) -> bytes:
+    number, offset, size, _ = (int(v) for v in samples.locations[i])
+    with open(samples.paths[number], "rb") as f:  # today's read: no checksum
+        f.seek(offset)
+        return f.read(size)
+
+
+def finish_one(out) -> torch.Tensor:
+    images, jitter = out
+    return finish_batch(images[None], jitter[None])
+
+
+def pipeline_rates(folder: Path, image_format: str, quality: int, images: list) -> dict:
     path = folder / f"{image_format}{quality}.tar"
     start = time.perf_counter()
     with ShardWriter(path, image_format, quality) as sink:
         for i, image in enumerate(images):
             sink.write(f"{i:09d}", image, i % 10, {"index": i})
     encode_ms = (time.perf_counter() - start) / len(images) * 1e3
-    transform = create_transform(224, is_training=True, hflip=0.5)
-    samples = ShardSamples([path])
+    samples, n = ShardSamples([path]), len(images)
+    today, today_eval = timm_today(True), timm_today(False)
+    train, evaluation = train_transform(RECIPE), eval_transform(RECIPE)
+    members = [raw_member(samples, i) for i in range(n)]
     start = time.perf_counter()
-    for i in range(len(samples)):
-        tensor = transform(samples[i][0])
-    seconds = time.perf_counter() - start
-    assert tensor.shape == (3, 224, 224)
-    return {"format": f"{image_format} q{quality}" if image_format != "png" else "png",
-            "KiB/image": path.stat().st_size / len(images) / 1024, "encode ms": encode_ms,
-            "images/s/core": len(samples) / seconds}
+    for _ in range(20):
+        for data in members:
+            zlib.crc32(data)
+    crc_ms = (time.perf_counter() - start) / (20 * n) * 1e3
+    decode_ms = 1e3 / per_second(n, lambda i: open_image(members[i]).convert("RGB"))
+    row = {"format": f"{image_format} q{quality}" if image_format != "png" else "png",
+           "KiB/image": path.stat().st_size / n / 1024, "encode ms": encode_ms, "decode ms": decode_ms,
+           "today": per_second(n, lambda i: today(open_image(raw_member(samples, i)).convert("RGB"))),
+           "drafted": per_second(n, lambda i: train(samples.open(i))),
+           "+batch": per_second(n, lambda i: finish_one(train(samples.open(i)))),
+           "eval today": per_second(n, lambda i: today_eval(open_image(raw_member(samples, i)).convert("RGB"))),
+           "eval drafted": per_second(n, lambda i: evaluation(samples.open(i)))}
+    row["crc32 %"] = 100 * crc_ms / (1e3 / row["drafted"])
+    return row
+
+
+def jpeg_folder_rates(folder: Path, count: int) -> dict:
+    """ImageNet-like files: q90, landscape 500x375 and portrait 375x500."""
+    paths = []
+    for i in range(count):
+        paths.append(folder / f"{i:05d}.JPEG")
+        photo_like(i, (500, 375) if i % 4 else (375, 500)).save(paths[-1], quality=90)
+    today, train = timm_today(True), train_transform(RECIPE)
+    files = ImageList(paths, np.zeros(count), train)
+    return {"today": per_second(count, lambda i: today(Image.open(paths[i]).convert("RGB"))),
+            "drafted": per_second(count, lambda i: files[i]),
+            "+batch": per_second(count, lambda i: finish_one(files[i][0]))}
+
+
+def loader_rate(folder: Path, images: list, finish: bool, workers: int = 2, batch_size: int = 64,
+                epochs: int = 2) -> float:
+    """Images/s of the loader ``train_classifier`` builds; ``finish``: batches finished on the CPU
+    (else they are what a GPU would receive)."""
+    path = folder / "loader.tar"
+    with ShardWriter(path, "jpeg", 95) as sink:
+        for i in range(len(images) * 4):
+            sink.write(f"{i:09d}", images[i % len(images)], i % 10, {"index": i})
+    samples = EpochSeeded(TransformedShards(ShardSamples([path]), train_transform(RECIPE)), seed=0)
+    batches = EpochBatches(len(samples), batch_size, 0, context())
+    loader = make_loader(samples, workers, torch.device("cpu"), batch_sampler=batches)
+    seen, start = 0, None
+    for epoch in range(epochs + 1):  # epoch 0 starts the workers: not timed
+        for (batch, jitter), _labels in loader if batches.start(epoch) else ():
+            if finish:
+                finish_batch(batch, jitter)
+            seen += len(batch) if start else 0
+        start = start or time.perf_counter()
+    return seen / (time.perf_counter() - start)
 
 
 def open_shards(folder: Path, count: int, per_shard: int) -> dict:
@@ -87,23 +185,21 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     images = [photo_like(i) for i in range(args.images)]
-    decode = {}
-    for image_format, quality in FORMATS:
-        data = encode_image(images[0], image_format, quality)
-        start = time.perf_counter()
-        for _ in range(20):
-            Image.open(__import__("io").BytesIO(data)).convert("RGB")
-        decode[(image_format, quality)] = (time.perf_counter() - start) / 20 * 1e3
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [pipeline_rate(Path(tmp), f, q, images) for f, q in FORMATS]
-        for row, key in zip(rows, FORMATS, strict=True):
-            row["decode ms"] = decode[key]
+        rows = [pipeline_rates(Path(tmp), f, q, images) for f, q in FORMATS]
+        folder = jpeg_folder_rates(Path(tmp), args.images)
+        loader = {finish: loader_rate(Path(tmp), images, finish) for finish in (False, True)}
         opened = open_shards(Path(tmp) / "many", args.shards, args.samples_per_shard)
-    print(f"512-px photo-like images, {args.images} per format, one CPU core (torch threads = 1)")
-    print(f"{'format':<10}{'KiB/image':>10}{'encode ms':>11}{'decode ms':>11}{'images/s/core':>15}")
+    print(f"512-px photo-like images, {args.images} per format, one CPU core (torch threads = 1); images/s/core")
+    columns = ["KiB/image", "encode ms", "decode ms", "today", "drafted", "+batch", "eval today", "eval drafted",
+               "crc32 %"]
+    print(f"{'format':<10}" + "".join(f"{c:>13}" for c in columns))
     for r in rows:
-        print(f"{r['format']:<10}{r['KiB/image']:>10.1f}{r['encode ms']:>11.2f}{r['decode ms']:>11.2f}"
-              f"{r['images/s/core']:>15.1f}")
+        print(f"{r['format']:<10}" + "".join(f"{r[c]:>13.2f}" for c in columns))
+    print(f"\nreal-JPEG folder (500x375 / 375x500 q90, ImageList): today {folder['today']:.1f}, "
+          f"drafted {folder['drafted']:.1f}, +batch {folder['+batch']:.1f} images/s/core")
+    print(f"train_classifier's loader, 2 workers, batches of 64, 512-px JPEG q95 shard: {loader[False]:.1f} "
+          f"images/s of uint8 batches; {loader[True]:.1f} finished (jitter, normalise) in the main process")
     print(f"\nopening {opened['shards']} shards ({opened['members']:,} tar members, page cache warm):")
     print(f"  from indexes:          {opened['with index s']:.3f} s")
     print(f"  scanning tar headers:  {opened['scanning headers s']:.3f} s")

@@ -25,7 +25,14 @@ from realfake.checkpoints import resume, save_checkpoint
 from realfake.data import open_image
 from realfake.devices import pick_device
 from realfake.distributed import barrier, context, rank_share
-from realfake.image_pipeline import EvalTransform, TrainTransform, finish_batch
+from realfake.image_pipeline import (
+    DevicePlanTransform,
+    EvalTransform,
+    TrainTransform,
+    collate_planned,
+    finish_batch,
+    to_device,
+)
 from realfake.seeds import derive_seed
 
 log = logging.getLogger(__name__)
@@ -118,10 +125,13 @@ def training_set(train, shard_paths, synthetic_images: int, real: bool, transfor
     return torch.utils.data.ConcatDataset(parts)
 
 
-def train_transform(recipe: Recipe):
-    """timm's training transform, JPEG drafted, to (uint8 image, jitter factors): ``finish_batch``."""
+def train_transform(recipe: Recipe, decode_on_device: bool = False):
+    """timm's training transform, JPEG drafted, to (uint8 image, jitter factors): ``finish_batch``;
+    ``decode_on_device``: to (JPEG bytes, crop plan) for ``image_pipeline.device_batch``."""
     from timm.data import create_transform
 
+    if decode_on_device:
+        return DevicePlanTransform(train_transform(recipe))
     return TrainTransform(create_transform(recipe.train_resolution, is_training=True, hflip=recipe.hflip,
                                            auto_augment=recipe.auto_augment, scale=tuple(recipe.crop_scale),
                                            use_prefetcher=True))
@@ -242,8 +252,9 @@ def make_loader(dataset, num_workers: int, device: torch.device, **kwargs):
 def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: Recipe,
                      out_path: str | os.PathLike, checkpoint_path: str | os.PathLike | None = None,
                      device: str = "auto", num_workers: int = 0, checkpointing: Checkpointing | None = None,
-                     budget: TimeBudget | None = None) -> dict:
-    """Train on ``dataset`` (its transform set by the caller from ``train_transform``).
+                     budget: TimeBudget | None = None, decode_on_device: bool = False) -> dict:
+    """Train on ``dataset`` (its transform set by the caller from ``train_transform``, with the
+    same ``decode_on_device``: JPEG decoded, cropped and flipped on the training device).
 
     In a process group (``distributed.launch``) every rank takes its share of each global batch
     of ``recipe.batch_size`` and DDP averages the gradients: one global step whatever the rank
@@ -279,17 +290,19 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
 
     stats = {}
     batches = EpochBatches(len(samples), recipe.batch_size, recipe.seed, ctx)
-    loader = make_loader(samples, num_workers, dev, batch_sampler=batches)
+    collate = dict(collate_fn=collate_planned) if decode_on_device else {}
+    size = (recipe.train_resolution,) * 2 if decode_on_device else None
+    loader = make_loader(samples, num_workers, dev, batch_sampler=batches, **collate)
     while step < total_steps:
         epoch, position = divmod(step, steps_per_epoch)
         scheduler.step(epoch)
         batches.start(epoch, position)
         trained.train()
         total, count = 0.0, 0
-        for (images, jitter), labels in tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.epochs}", leave=False,
-                                             disable=not ctx.main):
+        for inputs, labels in tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.epochs}", leave=False,
+                                   disable=not ctx.main):
             _seed_everything(derive_seed(recipe.seed, "step", step))  # mixup, drop-path
-            images = finish_batch(images.to(dev, non_blocking=True), jitter)
+            images = finish_batch(*to_device(inputs, dev, size))
             loss = _train_step(trained, optimizer, scaler, loss_fn, mixup, recipe, num_classes,
                                images, labels.to(dev, non_blocking=True), amp)
             step += 1
@@ -315,7 +328,8 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
 
 def train_classifier_job(manifest_path, shard_paths: list[str], params: dict, out_path: str,
                          device: str = "auto", num_workers: int = 0, checkpoint_minutes: float = 0.0,
-                         runtime_minutes: float | None = None, margin_minutes: float = 10.0) -> dict:
+                         runtime_minutes: float | None = None, margin_minutes: float = 10.0,
+                         decode_on_device: bool = False) -> dict:
     """One ``train_classifier`` job from files and plain values (``plan.classifier_params``), so
     that each of ``distributed.launch``'s workers can build it for itself."""
     from realfake.data import class_names, read_manifest
@@ -323,12 +337,12 @@ def train_classifier_job(manifest_path, shard_paths: list[str], params: dict, ou
     recipe = Recipe(**params["recipe"])
     manifest = read_manifest(manifest_path)
     dataset = training_set(manifest[manifest["split"] == "train"], shard_paths, params["synthetic_images"],
-                           params["real"], train_transform(recipe))
+                           params["real"], train_transform(recipe, decode_on_device))
     names = class_names(manifest)
     stats = train_classifier(dataset, len(names), names, recipe, out_path, checkpoint_path=f"{out_path}.checkpoint.pt",
                              device=device, num_workers=num_workers,
                              checkpointing=Checkpointing(every_minutes=checkpoint_minutes),
-                             budget=TimeBudget(runtime_minutes, margin_minutes))
+                             budget=TimeBudget(runtime_minutes, margin_minutes), decode_on_device=decode_on_device)
     return {**stats, "images": len(dataset)}
 
 

@@ -138,6 +138,39 @@ class TrainTransform:
         return CropPlan(tuple(box), interpolation, flip, jitter_factors(self.jitter))
 
 
+class DevicePlanTransform:
+    """For ``runtime.decode_on_device``: a lazily opened JPEG -> (its file bytes, ``CropPlan``), the
+    plan drawn as ``TrainTransform`` draws; ``device_batch`` decodes, crops and flips on the GPU."""
+
+    def __init__(self, transform: TrainTransform):
+        self.transform = transform
+
+    def __call__(self, image: Image.Image):
+        if image.format != "JPEG":
+            raise ValueError(f"runtime.decode_on_device decodes JPEG only; this image is {image.format} "
+                             f"(synthesis.image_format: jpeg, or decode on the CPU)")
+        image.fp.seek(0)  # the file Image.open read the header from: its whole bytes (before any decode closes it)
+        encoded = torch.frombuffer(bytearray(image.fp.read()), dtype=torch.uint8)
+        return encoded, self.transform.plan(image)
+
+
+def collate_planned(batch):
+    """((encoded images, plans), labels) of a batch of ``DevicePlanTransform`` samples."""
+    inputs, labels = zip(*batch, strict=True)
+    encoded, plans = zip(*inputs, strict=True)
+    return (list(encoded), list(plans)), torch.as_tensor(labels)
+
+
+def to_device(inputs, device, size: tuple | None = None):
+    """A loader batch's images on ``device`` as (uint8 images, jitter factors): moved (CPU-decoded),
+    or decoded there (``size``: from ``DevicePlanTransform``'s bytes and plans)."""
+    if size is None:
+        images, jitter = inputs
+        return images.to(device, non_blocking=True), jitter
+    encoded, plans = inputs
+    return device_batch(encoded, plans, size, device), torch.stack([p.jitter for p in plans])
+
+
 class EvalTransform:
     """timm's evaluation transform (``use_prefetcher=True``: uint8 out), JPEG decoded at the
     smallest scale whose shorter side still reaches the resize's."""
@@ -159,31 +192,35 @@ _STD = torch.tensor(IMAGENET_DEFAULT_STD).view(1, 3, 1, 1) * 255
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
-    return (x * x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    """PIL's L conversion, [N, 1, H, W]."""
+    return (x[:, 0:1] * 0.299).add_(x[:, 1:2], alpha=0.587).add_(x[:, 2:3], alpha=0.114)
 
 
+# Colour adjustments in place (fresh large tensors cost more than the arithmetic), as PIL's blends:
 def _brightness(x, f):
-    return x * f
+    return x.mul_(f)
 
 
-def _contrast(x, f):  # PIL's: blend with the mean gray level, rounded
+def _contrast(x, f):  # with the mean gray level, rounded
     mean = torch.floor(_gray(x).mean((1, 2, 3), keepdim=True) + 0.5)
-    return mean + f * (x - mean)
+    return x.sub_(mean).mul_(f).add_(mean)
 
 
-def _saturation(x, f):
+def _saturation(x, f):  # with the image's gray version
     gray = _gray(x)
-    return gray + f * (x - gray)
+    return x.sub_(gray).mul_(f).add_(gray)
 
 
 def color_jitter(x: torch.Tensor, jitter: torch.Tensor) -> torch.Tensor:
-    """torchvision's ColorJitter on a float batch in [0, 255], each image with its own factors and
-    order (``jitter_factors``); no per-image Python."""
-    order, factors = jitter[:, :4].long(), jitter[:, 4:].view(-1, 3, 1, 1, 1).transpose(0, 1)
+    """torchvision's ColorJitter on a float batch in [0, 255] (changed in place), each image with
+    its own factors and order (``jitter_factors``): per step, one call per op on the images that
+    take it there, each clamped as PIL does."""
+    order, factors = jitter[:, :4].long(), jitter[:, 4:]
     for k in range(4):
         for op, adjust in enumerate((_brightness, _contrast, _saturation)):
-            chosen = (order[:, k] == op).view(-1, 1, 1, 1)
-            x = torch.where(chosen, adjust(x, factors[op]).clamp(0, 255), x)
+            chosen = (order[:, k] == op).nonzero().squeeze(1)
+            if len(chosen):
+                x[chosen] = adjust(x[chosen], factors[chosen, op].view(-1, 1, 1, 1)).clamp_(0, 255)
     return x
 
 
@@ -192,7 +229,7 @@ def finish_batch(images: torch.Tensor, jitter: torch.Tensor | None = None) -> to
     x = images.float()
     if jitter is not None:
         x = color_jitter(x, jitter.to(x.device))
-    return (x - _MEAN.to(x.device)) / _STD.to(x.device)
+    return x.sub_(_MEAN.to(x.device)).div_(_STD.to(x.device))
 
 
 def device_batch(encoded: list[torch.Tensor], plans: list[CropPlan], size: tuple, device) -> torch.Tensor:

@@ -12,5 +12,5 @@ stats = launch(train_classifier_job, **worker_geometry(snakemake.resources), wor
                shard_paths=list(snakemake.input.shards), params=snakemake.params.classifier,
                out_path=snakemake.output[0], device=runtime["device"], num_workers=runtime["num_workers"],
                checkpoint_minutes=runtime["checkpoint_minutes"], runtime_minutes=snakemake.resources.get("runtime"),
-               margin_minutes=runtime["time_limit_margin_minutes"])
+               margin_minutes=runtime["time_limit_margin_minutes"], decode_on_device=runtime["decode_on_device"])
 log.info("trained: %s", stats)

@@ -187,3 +187,21 @@ def test_every_member_is_checked_on_read_and_undecodable_bytes_are_named(tmp_pat
     with pytest.raises(ShardError, match=rf"member 000000001.jpg at byte {offset} is not an image"):
         shards[1]
     assert shards[0][0][0].shape == (3, 32, 32)
+
+
+def test_training_decodes_on_the_device_when_asked_and_refuses_png(tmp_path):
+    """decode_on_device: the loop gets JPEG bytes and plans, decodes them (torchvision; nvjpeg on a
+    GPU) and trains; a PNG shard fails naming the setting."""
+    from realfake.classifier import train_classifier, training_set
+
+    _jpeg_shard(tmp_path / "jpeg.tar")
+    recipe = Recipe(arch="resnet10t", epochs=1, batch_size=3, train_resolution=32, test_resolution=32)
+    dataset = training_set(None, [tmp_path / "jpeg.tar"], 6, False, train_transform(recipe, decode_on_device=True))
+    stats = train_classifier(dataset, 2, ["a", "b"], recipe, tmp_path / "c.pt", device="cpu", num_workers=1,
+                             decode_on_device=True)
+    assert stats["step"] == 2 and np.isfinite(stats["train_loss"]) and (tmp_path / "c.pt").exists()
+    with ShardWriter(tmp_path / "png.tar", "png") as sink:
+        sink.write("000000000", photo(0, (32, 32)), 0, {})
+    dataset = training_set(None, [tmp_path / "png.tar"], 1, False, train_transform(recipe, decode_on_device=True))
+    with pytest.raises(ValueError, match="runtime.decode_on_device decodes JPEG only; this image is PNG"):
+        dataset[0]
