@@ -108,7 +108,7 @@ def write_digits_as_celeba(root: str | os.PathLike, test_fraction: float = 0.2, 
     from sklearn.datasets import load_digits
 
     from realfake.atomic import atomic_path, write_text
-    from realfake.data import digits_split
+    from realfake.splits import digits_split
 
     digits = load_digits()
     pixels = (digits.images * (255.0 / 16.0)).round().astype(np.uint8)

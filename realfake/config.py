@@ -4,7 +4,11 @@ The Snakefile, ``realfake-costs`` and the tests all load configs through ``load_
 Every default is written once, in ``config_schema.yaml``; nested objects get theirs too.
 ``canonical`` gives a value one representation (sorted keys, lists, floats where the
 schema says number), so a rule's params compare equal whatever the YAML's key order,
-formatting or explicitly written defaults.
+formatting or explicitly written defaults. The loader also defines the entries a config implies
+(seed replicates, LiRA shadows) and owns the training-set names (``parse_trainset``).
+
+Planning layer: imports nothing of ``realfake`` (``tests/test_imports.py``), so the planner and
+``realfake-costs`` load without torch or pandas; file-system checks live in ``realfake.preflight``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -42,8 +47,6 @@ def load_config(source: dict | str | os.PathLike) -> dict:
     config = complete(raw, schema())
     normalise(config)
     check_references(config)
-    from realfake.plan import add_replicates, add_shadows
-
     add_replicates(config)  # the seed replicates' variants and finetunes, derived (vary_seeds)
     add_shadows(config)  # LiRA's shadow data sets (seeded halves), derived
     return config
@@ -149,8 +152,6 @@ def check_references(config: dict) -> None:
 
 def _experiment_references(config: dict):
     """(key, value, section it must name) for every dataset and variant the experiments name."""
-    from realfake.plan import parse_trainset
-
     experiments = config["experiments"]
     yield "experiments.table1.variant", experiments["table1"]["variant"], "variants"
     yield from (("experiments.table1.datasets", d, "datasets") for d in experiments["table1"]["datasets"])
@@ -189,36 +190,87 @@ def _experiment_references(config: dict):
         yield from (("experiments.gap.variants", v, "variants") for v in experiments["gap"]["variants"])
 
 
-def check_paths(config: dict) -> None:
-    """What start-up can know about the file system, all of it in one pass: model folders or
-    hub-cache entries (compute nodes are offline), pretrained classifier weights, data set roots
-    with their split and class folders, OOD roots, the copy descriptor. One ConfigError lists
-    every problem, each naming its key and path, so a config is fixed in one go."""
-    from realfake.data import DataError
-    from realfake.models import check_model, check_pretrained_weights
-    from realfake.sources import check_layout
+# Derived entries: the seed replicates and LiRA shadows a config defines implicitly, and the
+# training-set names the experiments use. The loader adds them, so every rule sees them.
 
-    problems = []
-    if not config["models"]["build_tiny"]:
-        problems += [check_model(config["models"][kind], f"models.{kind}", kind)
-                     for kind in ("stable_diffusion", "clip", "blip2")]
-    used_recipes = sorted({ds["recipe"] for ds in config["datasets"].values()})
-    problems += [check_pretrained_weights(config["recipes"][r]["pretrained"], config["recipes"][r]["arch"],
-                                          f"recipes.{r}.pretrained") for r in used_recipes]
-    layouts = [(ds["source"], ds[ds["source"]], f"datasets.{name}.{ds['source']}")
-               for name, ds in config["datasets"].items()
-               if ds["source"] not in ("digits", "digits_attributes") and "shadow" not in ds]
-    layouts += [("ood_folder", ood, f"ood_sets.{name}") for name, ood in config.get("ood_sets", {}).items()
-                if ood["source"] == "image_folder"]
-    for source, settings, key in layouts:
-        try:
-            check_layout(source, settings, key)
-        except DataError as err:
-            problems.append(str(err))
-    descriptor = config["experiments"].get("copies", {}).get("descriptor", "clip")
-    if descriptor != "clip" and not Path(descriptor).is_file():
-        problems.append(f"experiments.copies.descriptor: {descriptor} does not exist (expected clip or the "
-                        f"path of a TorchScript copy-detection model such as sscd_disc_large.torchscript.pt)")
-    problems = [p for p in problems if p]
-    if problems:
-        raise ConfigError(f"{len(problems)} problem(s) found before any job runs:\n- " + "\n- ".join(problems))
+
+TRAINSET = re.compile(r"^(?:real|(?P<variant>[A-Za-z0-9_-]+)/x(?P<scale>\d+)(?P<real>_real)?)$")
+
+
+def parse_trainset(trainset: str) -> dict:
+    """``real`` | ``{variant}/x{scale}`` | ``{variant}/x{scale}_real``."""
+    m = TRAINSET.match(trainset)
+    if not m:
+        raise ConfigError(f"training set {trainset!r} is not real, VARIANT/xSCALE or VARIANT/xSCALE_real")
+    if m["variant"] is None:
+        return {"variant": None, "scale": 0, "real": True}
+    return {"variant": m["variant"], "scale": int(m["scale"]), "real": bool(m["real"])}
+
+
+def replicate(config: dict, variant: str, seed) -> str:
+    """The variant a replicate ``seed`` trains on: the variant itself when only classifier seeds
+    vary (``experiments.vary_seeds: classifier``) or for seed 0, else ``{variant}-seed{seed}``,
+    whose LoRA and synthesis seeds are offset by ``seed`` (``add_replicates`` defines it)."""
+    if config["experiments"]["vary_seeds"] == "classifier" or int(seed) == 0:
+        return variant
+    return f"{variant}-seed{int(seed)}"
+
+
+def add_replicates(config: dict) -> None:
+    """Define the replicate variants (and their finetunes) that Tables 2 and 9 train on."""
+    for variant, seed in sorted(_replicated_variants(config)):
+        name = replicate(config, variant, seed)
+        if name == variant:
+            continue
+        spec = dict(config["variants"][variant], seed=config["variants"][variant]["seed"] + seed)
+        if spec["finetune"] is not None:
+            finetune = f"{spec['finetune']}-seed{seed}"
+            base = config["finetunes"][spec["finetune"]]
+            _define(config, "finetunes", finetune, {**base, "seed": base["seed"] + seed})
+            spec["finetune"] = finetune
+        _define(config, "variants", name, spec)
+
+
+def _replicated_variants(config: dict) -> set[tuple[str, int]]:
+    ex = config["experiments"]
+    pairs = {(v, s) for v in [ex["table1"]["variant"], *table1_baselines(config).values()] for s in ex["seeds"]}
+    if "table2" in ex:
+        pairs |= {(v, s) for v in ex["table2"]["variants"] for s in table2_seeds(config)}
+    if "gap" in ex:
+        pairs |= {(v, s) for v in ex["gap"]["variants"] for s in gap_seeds(config)}
+    return pairs
+
+
+def _define(config: dict, section: str, name: str, spec: dict,
+            purpose: str = "a seed replicate (experiments.vary_seeds: pipeline)") -> None:
+    if config[section].setdefault(name, spec) != spec:
+        raise ConfigError(f"{section}.{name}: this name is reserved for {purpose}; rename the entry")
+
+
+def table1_baselines(config: dict) -> dict[str, str]:
+    """Method -> variant of the other methods' synthetic-only rows (e.g. FakeIt) we run ourselves."""
+    return {m: b["variant"] for m, b in config["experiments"]["table1"]["baselines"].items()}
+
+
+def table2_seeds(config: dict) -> list[int]:
+    return config["experiments"]["table2"].get("seeds", config["experiments"]["seeds"][:1])
+
+
+def gap_seeds(config: dict) -> list[int]:
+    return config["experiments"]["gap"].get("seeds", config["experiments"]["seeds"][:1])
+
+
+def shadow_name(dataset: str, index: int) -> str:
+    return f"{dataset}-shadow{index}"
+
+
+def add_shadows(config: dict) -> None:
+    """Define LiRA's shadow data sets: the base data set restricted to a seeded half of its train
+    split (``splits.membership``: each image in exactly half of the shadows), test split whole."""
+    t = config["experiments"].get("lira")
+    if t is None:
+        return
+    for k in range(t["shadows"]):
+        shadow = {"dataset": t["dataset"], "index": k, "shadows": t["shadows"], "seed": t["seed"]}
+        _define(config, "datasets", shadow_name(t["dataset"], k), {**config["datasets"][t["dataset"]], "shadow": shadow},
+                "a LiRA shadow (experiments.lira)")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from realfake.atomic import atomic_path, write_parquet
+from realfake.splits import digits_split
 
 MANIFEST_COLUMNS = ["split", "index", "path", "label", "class_name", "class_id"]  # class_id: folder name
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
@@ -48,19 +49,6 @@ def digits_manifest(image_dir: str | os.PathLike, test_fraction: float = 0.2,
                 Image.fromarray(pixels[i], mode="L").save(tmp)
             rows.append((split, str(path), label, DIGIT_NAMES[label], DIGIT_NAMES[label]))
     return manifest_frame(rows)
-
-
-def digits_split(test_fraction: float = 0.2, train_per_class: int | None = None, seed: int = 0):
-    """(train ids, test ids) of the stratified, seeded digits split."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    target = load_digits().target
-    train, test = train_test_split(np.arange(len(target)), test_size=test_fraction, stratify=target,
-                                   random_state=seed)
-    if train_per_class is not None:
-        train = np.concatenate([train[target[train] == c][:train_per_class] for c in range(10)])
-    return np.sort(train), np.sort(test)
 
 
 def class_list(classes) -> list[str] | None:

@@ -13,11 +13,16 @@ Planning is torch-free and pandas-free: a dry run of the paper's 3,000-job matri
 from __future__ import annotations
 
 import math
-import re
 
-from realfake.config import ConfigError, canonical
-
-TRAINSET = re.compile(r"^(?:real|(?P<variant>[A-Za-z0-9_-]+)/x(?P<scale>\d+)(?P<real>_real)?)$")
+from realfake.config import (
+    ConfigError,
+    canonical,
+    gap_seeds,
+    parse_trainset,
+    replicate,
+    shadow_name,
+    table2_seeds,
+)
 
 
 def train_size(config: dict, dataset: str) -> int:
@@ -26,11 +31,11 @@ def train_size(config: dict, dataset: str) -> int:
     if "shadow" in ds:
         return int(shadow_members(config, ds["shadow"]).sum())
     if ds["source"] == "digits":
-        from realfake.data import digits_split
+        from realfake.splits import digits_split
 
         return len(digits_split(**ds["digits"])[0])
     if ds["source"] == "digits_attributes":
-        from realfake.data import digits_split
+        from realfake.splits import digits_split
 
         settings = ds["digits_attributes"]
         return settings["train_subset"] or len(digits_split(settings["test_fraction"], None, settings["seed"])[0])
@@ -39,7 +44,7 @@ def train_size(config: dict, dataset: str) -> int:
 
 def shadow_members(config: dict, shadow: dict):
     """Which of the base data set's training images a LiRA shadow trains on (bool array)."""
-    from realfake.privacy import membership
+    from realfake.splits import membership
 
     n = train_size(config, shadow["dataset"])
     return membership(n, shadow["shadows"], shadow["seed"])[shadow["index"]]
@@ -89,16 +94,6 @@ def synthesis_params(config: dict, dataset: str, variant: str) -> dict:
                       "injection": finetune["injection"] if guided else "replace_last"})
 
 
-def parse_trainset(trainset: str) -> dict:
-    """``real`` | ``{variant}/x{scale}`` | ``{variant}/x{scale}_real``."""
-    m = TRAINSET.match(trainset)
-    if not m:
-        raise ConfigError(f"training set {trainset!r} is not real, VARIANT/xSCALE or VARIANT/xSCALE_real")
-    if m["variant"] is None:
-        return {"variant": None, "scale": 0, "real": True}
-    return {"variant": m["variant"], "scale": int(m["scale"]), "real": bool(m["real"])}
-
-
 def trainset_shards(config: dict, dataset: str, trainset: str) -> list[int]:
     spec = parse_trainset(trainset)
     if spec["variant"] is None:
@@ -114,46 +109,6 @@ def classifier_params(config: dict, dataset: str, trainset: str, seed) -> dict:
                       "synthetic_images": spec["scale"] * train_size(config, dataset)})
 
 
-def replicate(config: dict, variant: str, seed) -> str:
-    """The variant a replicate ``seed`` trains on: the variant itself when only classifier seeds
-    vary (``experiments.vary_seeds: classifier``) or for seed 0, else ``{variant}-seed{seed}``,
-    whose LoRA and synthesis seeds are offset by ``seed`` (``add_replicates`` defines it)."""
-    if config["experiments"]["vary_seeds"] == "classifier" or int(seed) == 0:
-        return variant
-    return f"{variant}-seed{int(seed)}"
-
-
-def add_replicates(config: dict) -> None:
-    """Define the replicate variants (and their finetunes) that Tables 2 and 9 train on."""
-    for variant, seed in sorted(_replicated_variants(config)):
-        name = replicate(config, variant, seed)
-        if name == variant:
-            continue
-        spec = dict(config["variants"][variant], seed=config["variants"][variant]["seed"] + seed)
-        if spec["finetune"] is not None:
-            finetune = f"{spec['finetune']}-seed{seed}"
-            base = config["finetunes"][spec["finetune"]]
-            _define(config, "finetunes", finetune, {**base, "seed": base["seed"] + seed})
-            spec["finetune"] = finetune
-        _define(config, "variants", name, spec)
-
-
-def _replicated_variants(config: dict) -> set[tuple[str, int]]:
-    ex = config["experiments"]
-    pairs = {(v, s) for v in [ex["table1"]["variant"], *table1_baselines(config).values()] for s in ex["seeds"]}
-    if "table2" in ex:
-        pairs |= {(v, s) for v in ex["table2"]["variants"] for s in table2_seeds(config)}
-    if "gap" in ex:
-        pairs |= {(v, s) for v in ex["gap"]["variants"] for s in gap_seeds(config)}
-    return pairs
-
-
-def _define(config: dict, section: str, name: str, spec: dict,
-            purpose: str = "a seed replicate (experiments.vary_seeds: pipeline)") -> None:
-    if config[section].setdefault(name, spec) != spec:
-        raise ConfigError(f"{section}.{name}: this name is reserved for {purpose}; rename the entry")
-
-
 def table1_trainsets(config: dict, seed=0) -> dict[str, str]:
     """Setting -> training set of Table 1 for one seed."""
     t = config["experiments"]["table1"]
@@ -162,11 +117,6 @@ def table1_trainsets(config: dict, seed=0) -> dict[str, str]:
 
 
 OUR_METHOD = {"synthetic_only": "Real-Fake", "real": "real_only", "real_plus_synthetic": "Real-Fake+real"}
-
-
-def table1_baselines(config: dict) -> dict[str, str]:
-    """Method -> variant of the other methods' synthetic-only rows (e.g. FakeIt) we run ourselves."""
-    return {m: b["variant"] for m, b in config["experiments"]["table1"]["baselines"].items()}
 
 
 def table1_rows(config: dict) -> list[dict]:
@@ -199,10 +149,6 @@ def experiment(config: dict, name: str) -> dict:
 
 def table1_runs(config: dict) -> list[dict]:
     return [run(r["dataset"], r["trainset"], r["seed"]) for r in table1_rows(config)]
-
-
-def table2_seeds(config: dict) -> list[int]:
-    return config["experiments"]["table2"].get("seeds", config["experiments"]["seeds"][:1])
 
 
 def table2_runs(config: dict) -> list[dict]:
@@ -253,10 +199,6 @@ def table4_runs(config: dict) -> list[dict]:
             for trainset in t["trainsets"] for name in config["ood_sets"]]
 
 
-def gap_seeds(config: dict) -> list[int]:
-    return config["experiments"]["gap"].get("seeds", config["experiments"]["seeds"][:1])
-
-
 def gap_runs(config: dict) -> list[dict]:
     """The gap table's synthetic sets: dataset, variant (its seed replicate), scale, the trainset
     for metrics, and ``configured``: the variant as the config names it."""
@@ -298,22 +240,6 @@ def table10_runs(config: dict) -> list[dict]:
     t, seed = experiment(config, "table10"), config["experiments"]["seeds"][0]
     return [{**run(d, trainset, seed), "column": column, "row": row}
             for column, d in t["datasets"].items() for row, trainset in table10_trainsets(config).items()]
-
-
-def shadow_name(dataset: str, index: int) -> str:
-    return f"{dataset}-shadow{index}"
-
-
-def add_shadows(config: dict) -> None:
-    """Define LiRA's shadow data sets: the base data set restricted to a seeded half of its train
-    split (``privacy.membership``: each image in exactly half of the shadows), test split whole."""
-    t = config["experiments"].get("lira")
-    if t is None:
-        return
-    for k in range(t["shadows"]):
-        shadow = {"dataset": t["dataset"], "index": k, "shadows": t["shadows"], "seed": t["seed"]}
-        _define(config, "datasets", shadow_name(t["dataset"], k), {**config["datasets"][t["dataset"]], "shadow": shadow},
-                "a LiRA shadow (experiments.lira)")
 
 
 def lira_runs(config: dict) -> list[dict]:

@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 
 from realfake.atomic import atomic_path
 from realfake.conditioning import build_prompt, encode_text
-from realfake.data import digits_split
 from realfake.diffusion import diffusion_losses, load_sd_components, noise_residual, to_diffusion_pixels
+from realfake.splits import digits_split
 
 STYLES = ("real", "slanted_thin")
 

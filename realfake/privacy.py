@@ -27,20 +27,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # planning imports membership: no pandas at import time
+from realfake.splits import membership
+
+if TYPE_CHECKING:
     import pandas as pd
 
 ATTACKS = ("online", "online_fixed_variance", "offline", "offline_fixed_variance")
 LOW_FPRS = (0.001, 0.01)
-
-
-def membership(n: int, shadows: int, seed: int = 0) -> np.ndarray:
-    """[shadows, n] bool: model k trains on image i. Each image is in exactly half of the models
-    (Carlini et al.'s construction), so every image has IN and OUT shadows."""
-    if shadows < 2 or shadows % 2:
-        raise ValueError(f"shadows must be even and at least 2, got {shadows}")
-    draws = np.random.default_rng(seed).uniform(size=(shadows, n))
-    return draws.argsort(0) < shadows // 2
 
 
 def logit_confidence(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:

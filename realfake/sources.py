@@ -155,8 +155,8 @@ def build_manifest(source: str, settings: dict, images_dir: str | os.PathLike,
 
 
 def shadow_half(frame: pd.DataFrame, shadow: dict) -> pd.DataFrame:
-    """A LiRA shadow's manifest: the train rows of its half (``privacy.membership``), every test row."""
-    from realfake.privacy import membership
+    """A LiRA shadow's manifest: the train rows of its half (``splits.membership``), every test row."""
+    from realfake.splits import membership
 
     train = frame[frame["split"] == "train"]
     keep = membership(len(train), shadow["shadows"], shadow["seed"])[shadow["index"]]

@@ -119,7 +119,7 @@ def plot_scaling(results: list[dict], columns: dict[str, str], path) -> None:
 
 def with_trainset_fields(records: list[dict]) -> list[dict]:
     """Add variant, scale and real_data (Table 3's flag: real images only) from each trainset."""
-    from realfake.plan import parse_trainset
+    from realfake.config import parse_trainset
 
     out = []
     for r in records:
@@ -131,7 +131,7 @@ def with_trainset_fields(records: list[dict]) -> list[dict]:
 
 def table4_method(trainset: str) -> tuple[str, str]:
     """(setting, method) of Table 4's rows for a training set."""
-    from realfake.plan import parse_trainset
+    from realfake.config import parse_trainset
 
     spec = parse_trainset(trainset)
     if spec["variant"] is None:

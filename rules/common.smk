@@ -1,13 +1,16 @@
 import os
 
 import realfake.plan as plan
-from realfake.config import canonical, check_paths, load_config
+from realfake.config import canonical, load_config, parse_trainset
 
 # One loader: schema validation with defaults (nested too), normalisation, cross-checks;
 # then what start-up can know of the file system (data roots, model folders), unless the run
 # only plans (realfake-costs prices a config before its data is on the cluster).
 config.update(load_config(config))
 if not os.environ.get("REALFAKE_PLAN_ONLY"):
+    # the stages' own checks (pandas, model folders): not imported when only planning
+    from realfake.preflight import check_paths
+
     check_paths(config)
 
 
@@ -75,7 +78,7 @@ def lora_of(wildcards):
 
 def shard_files(dataset, trainset):
     """The synthetic shards a training set reads (none for real only)."""
-    variant = plan.parse_trainset(trainset)["variant"]
+    variant = parse_trainset(trainset)["variant"]
     return [
         SHARD.format(dataset=dataset, variant=variant, shard=f"{shard:05d}")
         for shard in plan.trainset_shards(config, dataset, trainset)

@@ -8,10 +8,10 @@ from conftest import ROOT
 from PIL import Image
 
 from realfake.atomic import atomic_path, write_text
-from realfake.config import ConfigError, check_references
+from realfake.config import ConfigError, check_references, parse_trainset
 from realfake.data import DataError, image_folder_manifest, read_manifest, write_manifest
 from realfake.models import ModelPathError, resolve_model
-from realfake.plan import parse_trainset, shards_for_scale, train_size, trainset_shards
+from realfake.plan import shards_for_scale, train_size, trainset_shards
 from realfake.seeds import derive_seed
 from realfake.shards import shard_range
 

@@ -608,8 +608,8 @@ def test_lora_teaches_a_class_agnostic_sd_two_visually_distinct_classes(tmp_path
 
 
 def test_base_sd_corpus_holds_none_of_the_data_sets_training_digits():
-    from realfake.data import digits_split
     from realfake.pretrain import digit_images, held_out_digits, in_style, train_split_digits
+    from realfake.splits import digits_split
 
     own, test = digits_split(0.2, 20, 0)
     ids, labels = held_out_digits(0.2, 20, 0)

@@ -13,7 +13,8 @@ import torch
 import yaml
 from conftest import ROOT, snakemake_cmd
 
-from realfake.config import ConfigError, check_paths, load_config
+from realfake.config import ConfigError, load_config
+from realfake.preflight import check_paths
 from realfake.smoke.overlay import paper_overlay, write_paper_datasets
 
 

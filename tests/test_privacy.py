@@ -11,7 +11,7 @@ from realfake.data import DataError
 
 
 def test_membership_puts_each_image_in_half_the_models():
-    from realfake.privacy import membership
+    from realfake.splits import membership
 
     members = membership(1000, 8, seed=3)
     assert members.shape == (8, 1000) and (members.sum(0) == 4).all()
@@ -34,7 +34,7 @@ def test_logit_confidence_is_the_log_odds_of_the_true_class():
 def _scores(models=16, images=3000, shift=0.0, seed=0):
     """Scores with a large per-image difficulty (what LiRA's per-image fit removes), unit noise,
     and ``shift`` added where the model trained on the image."""
-    from realfake.privacy import membership
+    from realfake.splits import membership
 
     rng = np.random.default_rng(seed)
     members = membership(images, models, seed)
@@ -175,8 +175,8 @@ def test_digits_attributes_run_through_the_celeba_reader(tmp_path):
 
 
 def test_shadow_half_keeps_its_members_and_names_a_class_it_lacks():
-    from realfake.privacy import membership
     from realfake.sources import shadow_half
+    from realfake.splits import membership
 
     rows = [("train", f"/x/{i}.png", i % 3, f"c{i % 3}", f"c{i % 3}") for i in range(30)]
     rows += [("test", f"/y/{i}.png", i % 3, f"c{i % 3}", f"c{i % 3}") for i in range(6)]

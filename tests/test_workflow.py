@@ -232,7 +232,7 @@ def test_fakeit_variant_alternates_its_prompts(built):
 def test_lira_over_shadow_runs(built):
     from PIL import Image
 
-    from realfake.privacy import membership
+    from realfake.splits import membership
 
     workdir, _ = built
     members = membership(120, 4, 0)
