@@ -41,19 +41,15 @@ def descriptors(descriptor: str, clip_model: str, images: list, batch_size: int 
 def _torchscript_descriptors(path: str | os.PathLike, images: list, batch_size: int, device: str) -> torch.Tensor:
     from torchvision import transforms
 
-    from realfake.data import load_rgb
+    from realfake.data import rgb_batches
     from realfake.devices import pick_device
 
     dev = pick_device(device)
     model = torch.jit.load(str(path), map_location=dev).eval()
     transform = transforms.Compose([transforms.Resize([SSCD_SIZE, SSCD_SIZE]), transforms.ToTensor(),
                                     transforms.Normalize(SSCD_MEAN, SSCD_STD)])
-    chunks = []
-    for start in range(0, len(images), batch_size):
-        batch = [load_rgb(im) if isinstance(im, (str, os.PathLike)) else im.convert("RGB")
-                 for im in images[start:start + batch_size]]
-        chunks.append(model(torch.stack([transform(im) for im in batch]).to(dev)).float().cpu())
-    return torch.cat(chunks)
+    return torch.cat([model(torch.stack([transform(im) for im in batch]).to(dev)).float().cpu()
+                      for batch in rgb_batches(images, batch_size)])
 
 
 def nearest_real(queries: torch.Tensor, real: torch.Tensor, sources: np.ndarray | None = None,
@@ -188,12 +184,12 @@ def closest_pairs(sets: dict[str, pd.DataFrame], shard_paths: dict[str, list], t
     from realfake.shards import ShardSamples
 
     pooled = pd.concat([f.assign(set=label) for label, f in sets.items()]).nlargest(pairs, "similarity_1")
+    opened = {label: ShardSamples(shard_paths[label]) for label in pooled["set"].unique()}  # one index read a set
     rows = []
     for r in pooled.itertuples():
-        samples = ShardSamples(shard_paths[r.set])
         nearest = [(load_rgb(train_paths[int(getattr(r, f"nearest_{j}"))]), getattr(r, f"similarity_{j}"))
                    for j in range(1, columns + 1) if hasattr(r, f"nearest_{j}")]
         source = load_rgb(train_paths[r.source_index]) if r.source_index >= 0 else None
-        rows.append({"label": f"{r.set} #{r.index}", "synthetic": samples.image(int(r.index)), "source": source,
+        rows.append({"label": f"{r.set} #{r.index}", "synthetic": opened[r.set].image(int(r.index)), "source": source,
                      "source_similarity": r.source_similarity, "nearest": nearest})
     return rows

@@ -206,5 +206,12 @@ def load_rgb(path: str | os.PathLike, size: int | None = None):
     return image
 
 
+def rgb_batches(images, batch_size: int):
+    """``images`` (file paths or PIL images, any sliceable sequence) as lists of RGB images."""
+    for start in range(0, len(images), batch_size):
+        yield [load_rgb(im) if isinstance(im, (str, os.PathLike)) else im.convert("RGB")
+               for im in images[start:start + batch_size]]
+
+
 def write_manifest(path: str | os.PathLike, frame: pd.DataFrame) -> None:
     write_parquet(path, frame)

@@ -6,14 +6,12 @@ Stored as safetensors: ``class_mean`` [classes, width] (the paper) and ``per_ima
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from realfake.atomic import atomic_path
-from realfake.data import load_rgb
+from realfake.data import rgb_batches
 from realfake.devices import pick_device
 from realfake.models import resolve_model
 
@@ -34,9 +32,7 @@ def clip_image_embeddings(model: str, images: list, batch_size: int = 64,
     processor = CLIPImageProcessor.from_pretrained(model)
     encoder = CLIPVisionModelWithProjection.from_pretrained(model).to(dev).eval()
     chunks = []
-    for start in tqdm(range(0, len(images), batch_size), desc="CLIP embeddings"):
-        batch = [load_rgb(im) if isinstance(im, (str, os.PathLike)) else im.convert("RGB")
-                 for im in images[start:start + batch_size]]
+    for batch in tqdm(rgb_batches(images, batch_size), total=-(-len(images) // batch_size), desc="CLIP embeddings"):
         pixels = processor(images=batch, return_tensors="pt").pixel_values.to(dev)
         chunks.append(encoder(pixel_values=pixels).image_embeds.float().cpu())
     return torch.cat(chunks)

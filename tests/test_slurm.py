@@ -178,7 +178,7 @@ def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, 
     # gpu: 2 on one node: one task (plugins before 2.7.1 started the script once per GPU, their
     # issues #316/#459), whose job starts 2 torchrun ranks that both see the job's 2 GPUs. With
     # the synthesis groups' cap (resources: gpu: 1) sbatch would get 1 GPU and the step ask for 2,
-    # so N-GPU training goes with the job-array switch (README, "From 1 GPU to 8")
+    # so N-GPU training goes with the job-array switch (docs/slurm.md, "From 1 GPU to 8")
     target.unlink()
     site_profile(tmp_path / "gpu2", arrays=True, classifier_gpus=2)
     before = {j["JobId"] for j in slurm_jobs(workdir)}

@@ -58,7 +58,7 @@ def _shape(i: int, shapes=IMAGENET_SHAPES):
 
 def write_imagenet(root: Path, train: dict[str, int], val_per_class: int = 1) -> None:
     """``<root>/train/<wnid>/<wnid>_<n>.JPEG`` and ``<root>/val/<wnid>/ILSVRC2012_val_<n>.JPEG``
-    (val sorted into class folders, as the README asks), the quirks spread over both splits."""
+    (val sorted into class folders, as docs/paper_config.md asks), the quirks spread over both splits."""
     serial = val_serial = 0
     for wnid, count in train.items():
         for n in range(count):

@@ -34,7 +34,7 @@ CLIP_VIT_L14_TEXT = dict(vocab_size=49408, hidden_size=768, intermediate_size=30
                          projection_dim=768, bos_token_id=CLIP_BOS, eos_token_id=CLIP_EOS, pad_token_id=1)
 CLIP_VIT_L14_VISION = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
                            image_size=224, patch_size=14, hidden_act="quick_gelu", projection_dim=768)
-# the folder names a user's downloads get (README: "Models for the paper config")
+# the folder names a user's downloads get (docs/paper_config.md: "Models: download once")
 FOLDERS = {"stable_diffusion": "stable-diffusion-v1-5", "clip": "clip-vit-large-patch14",
            "blip2": "blip2-opt-2.7b", "resnet50": "resnet50.tv_in1k", "sscd": "sscd"}
 SSCD_FILE = "sscd_disc_large.torchscript.pt"
