@@ -134,7 +134,7 @@ def build_manifest(source: str, settings: dict, images_dir: str | os.PathLike,
                    train_images: int | None = None, key: str = "train_images",
                    shadow: dict | None = None) -> pd.DataFrame:
     """The manifest of a configured data set (``settings``: its source's config block; ``shadow``:
-    a LiRA shadow's half, see ``plan.add_shadows``).
+    a LiRA shadow's half, see ``config.add_shadows``).
 
     ``train_images`` (the configured train split size, which sized the shards) is checked
     against what the data set holds; ``key`` names it in the error.

@@ -13,8 +13,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT, snakemake_cmd
-from test_workflow import reduced_config
+from conftest import ROOT, reduced_config, snakemake_cmd
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 pytestmark = pytest.mark.slow

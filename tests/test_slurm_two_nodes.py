@@ -9,10 +9,9 @@ import time
 
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, reduced_config, seed_workdir
 from safetensors.torch import load_file
 from test_slurm import bring_up, profile_command, run_profile, site_profile, slurm_jobs
-from test_workflow import reduced_config
 
 CLUSTER = ROOT / "tests" / "slurm" / "two_nodes.sh"
 CLIENT = (str(CLUSTER), "run")  # client commands run where the cluster's controller is
@@ -46,9 +45,9 @@ def test_the_cluster_has_two_nodes_each_with_its_own_address(two_nodes):
     assert sorted(hosts.splitlines()) == ["0: n1 10.87.0.11", "1: n2 10.87.0.12"]
 
 
-def test_lora_and_classifier_train_as_two_nodes_equal_to_one_process(two_nodes, tmp_path):
+def test_lora_and_classifier_train_as_two_nodes_equal_to_one_process(two_nodes, upstream, tmp_path):
     workdir = tmp_path / "work"
-    workdir.mkdir()
+    seed_workdir(upstream, workdir)  # the models, manifest, captions and guidance of the reduced demo
     config = spread_config()
     # one process here: the reference weights, and every input of the two jobs
     run_profile(workdir, None, config, LORA, CLASSIFIER)
@@ -111,12 +110,12 @@ def node_state(node: str) -> str:
 
 
 @pytest.mark.node_failure
-def test_a_node_that_dies_mid_training_costs_a_retry_not_the_run(two_nodes, tmp_path):
+def test_a_node_that_dies_mid_training_costs_a_retry_not_the_run(two_nodes, upstream, tmp_path):
     """n2's slurmd and rank 1 killed mid-job: the job fails, Snakemake's retries resubmit it, it
     waits for two nodes, resumes from the last checkpoint and ends with the weights of a run that
     was never interrupted."""
     workdir = tmp_path / "work"
-    workdir.mkdir()
+    seed_workdir(upstream, workdir)
     config = spread_config()
     config["recipes"]["demo"].update(epochs=40, decay_milestones=[30])  # about a minute on 2 ranks
     config["runtime"].update(checkpoint_minutes=0.01, training_retries=8)  # a checkpoint every epoch

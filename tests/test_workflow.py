@@ -13,12 +13,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import ROOT, snakemake_cmd
-
-
-def reduced_config() -> dict:
-    """The checked-in reduced demo (tests/config/reduced.yaml), as written (defaults not filled)."""
-    return yaml.safe_load((ROOT / "tests/config/reduced.yaml").read_text())
+from conftest import LORA, ROOT, reduced_config, seed_workdir, snakemake, snakemake_cmd
 
 
 def experiments_config() -> dict:
@@ -53,16 +48,6 @@ TABLES = ["all", "results/table2.csv", "results/table3.csv", "results/table4.csv
           "results/table10.csv", "results/privacy/lira.csv", "results/privacy/copies.csv"]
 
 
-def snakemake(workdir, *args, config=None, text=None):
-    if config is not None:
-        text = yaml.safe_dump(config, sort_keys=False)
-    if text is not None:
-        (workdir / "config.yaml").write_text(text)
-    # --configfile takes several values: targets must come before it
-    cmd = snakemake_cmd() + [*args, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml")]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-
-
 def planned_jobs(workdir, config=None, text=None, *targets) -> dict:
     """Rule -> job count of a dry run (empty: nothing to do)."""
     run = snakemake(workdir, "-n", *targets, config=config, text=text)
@@ -74,20 +59,41 @@ def planned_jobs(workdir, config=None, text=None, *targets) -> dict:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
+class Workflow:
+    """The experiments config in one folder, seeded with the shared upstream and built target by
+    target as the tests ask: each test runs only the jobs it checks, each run under its own timeout."""
+
+    def __init__(self, workdir, config, built=()):
+        self.workdir, self.config, self.built = workdir, config, list(built)
+
+    def build(self, *targets, timeout=900):
+        todo = [t for t in targets if t not in self.built]
+        if todo:
+            run = snakemake(self.workdir, "--cores", "2", *todo, config=self.config, timeout=timeout)
+            assert run.returncode == 0, f"building {todo}: " + run.stderr[-5000:]
+            self.built += todo
+        return self.workdir, self.config
+
+    def restore(self):
+        """Mark what was built as up to date again, after a test damaged or rebuilt some of it."""
+        run = snakemake(self.workdir, "--cores", "1", "--touch", *self.built, config=self.config)
+        assert run.returncode == 0, run.stderr[-3000:]
+
+
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def workflow(tmp_path_factory, upstream):
     workdir = tmp_path_factory.mktemp("workflow")
+    seed_workdir(upstream, workdir)
     config = experiments_config()
-    run = snakemake(workdir, "--cores", "2", *TABLES, config=config)
-    assert run.returncode == 0, run.stderr[-5000:]
-    return workdir, config
+    assert planned_jobs(workdir, config, None, LORA) == {}  # the shared upstream holds for this config
+    return Workflow(workdir, config, built=[LORA])
 
 
-def test_manifest_and_models(built):
+def test_manifest_and_models(workflow):
     from diffusers import StableDiffusionImg2ImgPipeline
     from transformers import Blip2ForConditionalGeneration, CLIPVisionModelWithProjection
 
-    workdir, _ = built
+    workdir, _ = workflow.build(LORA)
     manifest = pd.read_parquet(workdir / "data/digits/manifest.parquet")
     assert manifest.groupby("split").size().to_dict() == {"train": 80, "test": 360}
     pipe = StableDiffusionImg2ImgPipeline.from_pretrained(workdir / "models/tiny-sd")
@@ -97,11 +103,11 @@ def test_manifest_and_models(built):
     Blip2ForConditionalGeneration.from_pretrained(workdir / "models/tiny-blip2")
 
 
-def test_captions_guidance_and_lora(built):
+def test_captions_guidance_and_lora(workflow):
     from diffusers import StableDiffusionPipeline
     from safetensors.torch import load_file
 
-    workdir, _ = built
+    workdir, _ = workflow.build(LORA)
     captions = pd.read_parquet(workdir / "results/digits/captions.parquet")
     assert len(captions) == 80 and list(captions["index"]) == list(range(80))
     guidance = load_file(workdir / "results/digits/guidance.safetensors")
@@ -114,8 +120,8 @@ def test_captions_guidance_and_lora(built):
     assert not (lora.parent / "lora.safetensors.checkpoint.pt").exists()  # removed once done
 
 
-def test_shards_classifiers_metrics_table(built):
-    workdir, _ = built
+def test_shards_classifiers_metrics_table(workflow):
+    workdir, _ = workflow.build("all", "results/table3.csv")
     shards = sorted((workdir / "results/digits/realfake/shards").glob("*.tar"))
     assert [s.name for s in shards] == [f"{i:05d}.tar" for i in range(5)]  # x1: 0-2, x2: 0-4
     from realfake.shards import ShardSamples
@@ -134,8 +140,9 @@ def test_shards_classifiers_metrics_table(built):
     assert ours.loc["Real-Fake", "IN-10_paper"] == 90.5
 
 
-def test_ablation_scaling_and_seed_tables(built):
-    workdir, _ = built
+def test_ablation_scaling_and_seed_tables(workflow):
+    workdir, _ = workflow.build("results/table2.csv", "results/table3.csv", "results/fig2_scaling.png",
+                                "results/fig1_clip_pca.png", "results/table9.csv")
     t2 = pd.read_csv(workdir / "results/table2.csv")
     ours = t2.dropna(subset=["IN-10"]).set_index("variant")
     assert sorted(ours.index) == ["lp1_base", "realfake"]
@@ -162,8 +169,8 @@ def test_ablation_scaling_and_seed_tables(built):
     assert t9.loc["std", "IN-10_paper"] == 0.29
 
 
-def test_ood_table(built):
-    workdir, _ = built
+def test_ood_table(workflow):
+    workdir, _ = workflow.build("results/table4.csv")
     t4 = pd.read_csv(workdir / "results/table4.csv").set_index("method")
     assert t4.loc["Real-Fake x1", "IN-R_top1_paper"] == 35.4
     ours = t4.dropna(subset=["IN-Sketch_top1"])
@@ -176,10 +183,10 @@ def test_ood_table(built):
     assert shifted["images"] == 360 and shifted["oodset"] == "digits_inverted"
 
 
-def test_distribution_gap_against_accuracy(built):
+def test_distribution_gap_against_accuracy(workflow):
     from PIL import Image
 
-    workdir, _ = built
+    workdir, _ = workflow.build("results/gap_vs_accuracy.csv")
     gap = json.loads((workdir / "results/digits/realfake/x1/distribution_gap.json").read_text())
     assert gap["real_images"] == 80 and gap["synthetic_images"] == 80  # x1 of 80 real images
     assert gap["mmd_rbf"] > -0.05 and gap["frechet"] >= 0
@@ -194,8 +201,8 @@ def test_distribution_gap_against_accuracy(built):
                                                                                               abs=1e-3)
 
 
-def test_celeba_attribute_table(built):
-    workdir, _ = built
+def test_celeba_attribute_table(workflow):
+    workdir, _ = workflow.build("results/table10.csv")
     manifest = pd.read_parquet(workdir / "data/digits_even/manifest.parquet")
     assert manifest.groupby("split").size().to_dict() == {"test": 60, "train": 40}
     assert (workdir / "data/digits_even/images/list_attr_celeba.txt").read_text().splitlines()[1] == "Even Round Large"
@@ -219,8 +226,8 @@ def _shard_prompts(path) -> set[str]:
     return {samples.meta(i)["prompt"] for i in range(len(samples))}
 
 
-def test_fakeit_variant_alternates_its_prompts(built):
-    workdir, _ = built
+def test_fakeit_variant_alternates_its_prompts(workflow):
+    workdir, _ = workflow.build("results/privacy/copies.csv")
     from realfake.shards import ShardSamples
 
     samples = ShardSamples([workdir / "results/digits/fakeit/shards/00000.tar"])
@@ -229,12 +236,12 @@ def test_fakeit_variant_alternates_its_prompts(built):
     assert metas[0]["prompt"] == f"a photo of a {metas[0]['class_name']}"
 
 
-def test_lira_over_shadow_runs(built):
+def test_lira_over_shadow_runs(workflow):
     from PIL import Image
 
     from realfake.splits import membership
 
-    workdir, _ = built
+    workdir, _ = workflow.build("results/privacy/lira.csv")
     members = membership(120, 4, 0)
     for k in range(4):  # each shadow's manifest: its half of the base train split, the whole test split
         shadow = pd.read_parquet(workdir / f"data/digits_lira-shadow{k}/manifest.parquet")
@@ -249,10 +256,10 @@ def test_lira_over_shadow_runs(built):
     assert Image.open(workdir / "results/privacy/lira_roc.png").size[0] > 600
 
 
-def test_copy_detection(built):
+def test_copy_detection(workflow):
     from PIL import Image
 
-    workdir, _ = built
+    workdir, _ = workflow.build("results/privacy/copies.csv")
     table = pd.read_csv(workdir / "results/privacy/copies.csv").set_index("set")
     assert list(table.index) == ["realfake/x1", "fakeit/x1", "real_test"]
     assert table.loc["realfake/x1", "images"] == 80 and table.loc["real_test", "images"] == 360
@@ -266,16 +273,16 @@ def test_copy_detection(built):
     assert Image.open(workdir / "results/privacy/copies_grid.png").size[1] > 300
 
 
-def test_missing_experiment_is_a_clear_error(built):
-    workdir, config = built
+def test_missing_experiment_is_a_clear_error(workflow):
+    workdir, config = workflow.workdir, workflow.config
     edited = json.loads(json.dumps(config))
     edited["experiments"].pop("table2")
     run = snakemake(workdir, "-n", "results/table2.csv", config=edited)
     assert run.returncode != 0 and "experiments.table2 is not configured" in run.stdout + run.stderr
 
 
-def test_every_rule_logged(built):
-    workdir, _ = built
+def test_every_rule_logged(workflow):
+    workdir, _ = workflow.build("all", "results/table4.csv", "results/gap_vs_accuracy.csv")
     logs = {p.relative_to(workdir / "logs").as_posix() for p in (workdir / "logs").rglob("*.log")}
     for expected in ("build_tiny_models.log", "pretrain_tiny_sd.log", "pretrain_tiny_clip.log", "build_manifest/digits.log",
                      "caption_images/digits.log", "compute_guidance/digits.log", "train_lora/digits/realfake.log",
@@ -286,44 +293,44 @@ def test_every_rule_logged(built):
     assert "LoRA trained" in (workdir / "logs/train_lora/digits/realfake.log").read_text()
 
 
-def test_unchanged_config_has_nothing_to_do(built):
-    workdir, config = built
+def test_unchanged_config_has_nothing_to_do(workflow):
+    workdir, config = workflow.build("all")
     assert planned_jobs(workdir, config) == {}
 
 
-def test_runtime_settings_rerun_nothing(built):
-    workdir, config = built
+def test_runtime_settings_rerun_nothing(workflow):
+    workdir, config = workflow.build("all")
     edited = json.loads(json.dumps(config))
     edited["runtime"].update(synthesis_batch_size=7, eval_batch_size=3, device="cpu")
     assert planned_jobs(workdir, edited) == {}
 
 
-def test_synthesis_edit_reruns_synthesis_and_downstream_only(built):
-    workdir, config = built
+def test_synthesis_edit_reruns_synthesis_and_downstream_only(workflow):
+    workdir, config = workflow.build("all")
     edited = json.loads(json.dumps(config))
     edited["variants"]["realfake"]["guidance_scale"] = 3.0
     assert planned_jobs(workdir, edited) == {"synthesize_shard": 3, "train_classifier": 4,
                                              "evaluate_classifier": 4, "table1": 1, "all": 1}
 
 
-def test_lora_edit_reruns_lora_and_downstream_only(built):
-    workdir, config = built
+def test_lora_edit_reruns_lora_and_downstream_only(workflow):
+    workdir, config = workflow.build("all")
     edited = json.loads(json.dumps(config))
     edited["finetunes"]["realfake"]["mmd_weight"] = 0.1
     assert planned_jobs(workdir, edited) == {"train_lora": 1, "synthesize_shard": 3, "train_classifier": 4,
                                              "evaluate_classifier": 4, "table1": 1, "all": 1}
 
 
-def test_classifier_edit_reruns_classifiers_evaluation_and_table_only(built):
-    workdir, config = built
+def test_classifier_edit_reruns_classifiers_evaluation_and_table_only(workflow):
+    workdir, config = workflow.build("all")
     edited = json.loads(json.dumps(config))
     edited["recipes"]["demo"]["lr"] = 0.01
     assert planned_jobs(workdir, edited) == {"train_classifier": 6, "evaluate_classifier": 6,
                                              "table1": 1, "all": 1}
 
 
-def test_pipeline_seeds_add_a_lora_and_shards_per_extra_seed(built):
-    workdir, config = built
+def test_pipeline_seeds_add_a_lora_and_shards_per_extra_seed(workflow):
+    workdir, config = workflow.build("all", "results/table9.csv")
     edited = json.loads(json.dumps(config))
     edited["experiments"]["vary_seeds"] = "pipeline"  # seeds [0, 1]: seed 1 gets its own LoRA and shards
     assert planned_jobs(workdir, edited, None, "results/table1.csv", "results/table9.csv") == {
@@ -338,22 +345,22 @@ def _reversed(value):
     return [_reversed(v) for v in value] if isinstance(value, list) else value
 
 
-def test_reordered_config_reruns_nothing(built):
-    workdir, config = built
+def test_reordered_config_reruns_nothing(workflow):
+    workdir, config = workflow.build("all")
     assert planned_jobs(workdir, _reversed(config)) == {}
     assert planned_jobs(workdir, text=yaml.safe_dump(config, sort_keys=True)) == {}
 
 
-def test_reformatted_config_reruns_nothing(built):
-    workdir, config = built
+def test_reformatted_config_reruns_nothing(workflow):
+    workdir, config = workflow.build("all")
     text = "# comments, flow style and JSON: the same values\n" + yaml.safe_dump(config, default_flow_style=True,
                                                                                  width=60)
     assert planned_jobs(workdir, text=text) == {}
     assert planned_jobs(workdir, text=json.dumps(config, indent=1)) == {}
 
 
-def test_defaults_written_out_rerun_nothing(built):
-    workdir, config = built
+def test_defaults_written_out_rerun_nothing(workflow):
+    workdir, config = workflow.build("all")
     explicit = json.loads(json.dumps(config))
     explicit["variants"]["realfake"].update(guidance_scale=2, strength=0.75, scheduler="unipc", seed=0)  # 2: int
     explicit["finetunes"]["realfake"].update(mmd_weight=0.05, rank=4, snr_gamma=5, mmd_group_size=8, mmd_form="paper")
@@ -363,8 +370,8 @@ def test_defaults_written_out_rerun_nothing(built):
     assert planned_jobs(workdir, explicit) == {}
 
 
-def test_bad_config_names_the_key(built):
-    workdir, config = built
+def test_bad_config_names_the_key(workflow):
+    workdir, config = workflow.workdir, workflow.config
     edited = json.loads(json.dumps(config))
     edited["variants"]["realfake"]["guidance_scal"] = 3.0
     run = snakemake(workdir, "-n", config=edited)
@@ -375,8 +382,8 @@ def test_bad_config_names_the_key(built):
     assert run.returncode != 0 and "'big' is not of type 'integer'" in run.stdout + run.stderr
 
 
-def test_missing_model_folder_fails_at_once(built, tmp_path):
-    workdir, config = built
+def test_missing_model_folder_fails_at_once(workflow, tmp_path):
+    workdir, config = workflow.workdir, workflow.config
     edited = json.loads(json.dumps(config))
     edited["models"].update(build_tiny=False, stable_diffusion=str(tmp_path / "no-sd"))
     run = snakemake(workdir, "-n", config=edited)
@@ -392,8 +399,8 @@ def test_lint_is_clean():
         assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_report_bundles_tables_and_figure(built):
-    workdir, config = built
+def test_report_bundles_tables_and_figure(workflow):
+    workdir, config = workflow.build(*TABLES)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     run = snakemake(workdir, *TABLES, "--report", str(workdir / "report.html"))
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
@@ -541,11 +548,11 @@ def test_cost_plan_counts_jobs_and_gpu_hours(tmp_path, capsys):
     assert rows["total"][0] == str(sum(int(r[0]) for k, r in rows.items() if k != "total"))
 
 
-def test_truncated_shard_is_named_found_and_rebuilt_alone(built):
-    """Runs last of the `built` tests: it damages a shard, then restores the finished state."""
+def test_truncated_shard_is_named_found_and_rebuilt_alone(workflow):
+    """It damages a shard, then restores the finished state."""
     from realfake.shards import ShardError, ShardSamples, main
 
-    workdir, config = built
+    workdir, config = workflow.build("all", "results/table3.csv")
     folder = workdir / "results/digits/realfake/shards"
     shard = folder / "00001.tar"
     original = shard.read_bytes()
@@ -562,14 +569,14 @@ def test_truncated_shard_is_named_found_and_rebuilt_alone(built):
     assert run.returncode == 0, run.stderr[-3000:]
     assert shard.read_bytes() == original  # regenerated alone, identically
     assert main(["verify", str(folder)]) == 0
-    assert snakemake(workdir, "--cores", "1", "--touch", *TABLES, config=config).returncode == 0
+    workflow.restore()
 
 
-def test_training_stopped_at_its_time_limit_is_retried_and_resumes_identically(built):
+def test_training_stopped_at_its_time_limit_is_retried_and_resumes_identically(workflow):
     """A classifier job whose budget runs out after every step (runtime 1 minute, margin 1 minute)
     stops with a checkpoint, is retried by Snakemake and resumes: 5 attempts for its 5 steps, and
     the same weights as the uninterrupted run of the fixture. Restores the finished state."""
-    workdir, config = built
+    workdir, config = workflow.build("all")
     target = workdir / "results/digits/realfake/x1_real/seed0/classifier.pt"
     uninterrupted = torch.load(target, weights_only=True)["state_dict"]
     target.unlink()
@@ -584,12 +591,12 @@ def test_training_stopped_at_its_time_limit_is_retried_and_resumes_identically(b
     for key in uninterrupted:
         torch.testing.assert_close(resumed[key], uninterrupted[key], rtol=0, atol=0, msg=key)
     assert not target.with_name("classifier.pt.checkpoint.pt").exists()
-    assert snakemake(workdir, "--cores", "1", "--touch", *TABLES, config=config).returncode == 0
+    workflow.restore()
 
 
-def test_a_classifier_job_with_two_gpus_trains_as_two_ranks(built):
+def test_a_classifier_job_with_two_gpus_trains_as_two_ranks(workflow):
     """resources gpu=2 (the profile's set-resources) starts 2 torchrun workers (gloo here)."""
-    workdir, config = built
+    workdir, config = workflow.build("all")
     target = workdir / "results/digits/real/seed0/classifier.pt"
     target.unlink()
     run = snakemake(workdir, "--cores", "2", str(target.relative_to(workdir)),
@@ -598,19 +605,18 @@ def test_a_classifier_job_with_two_gpus_trains_as_two_ranks(built):
     log = (workdir / "logs/train_classifier/digits/real/seed0.log").read_text()
     assert "rank 0 INFO" in log and "rank 1 INFO" in log
     assert torch.load(target, weights_only=True)["arch"] == "resnet10t"
-    assert snakemake(workdir, "--cores", "1", "--touch", *TABLES, config=config).returncode == 0
+    workflow.restore()
 
 
-def test_killed_synthesis_keeps_finished_shards_and_resumes_identically(tmp_path):
+def test_killed_synthesis_keeps_finished_shards_and_resumes_identically(upstream, tmp_path):
     """SIGKILL Snakemake and its job while it writes the 2nd of 3 shards in series; --unlock;
     rerun: finished shards are kept, and every shard equals an uninterrupted run's bytes."""
     config = reduced_config()
     config["runtime"]["synthesis_batch_size"] = 4  # 8 batches a shard: time to catch one in flight
     shards = [f"results/digits/realfake/shards/{i:05d}.tar" for i in range(3)]
     folder = tmp_path / "results/digits/realfake/shards"
-    upstream = snakemake(tmp_path, "--cores", "2", "results/digits/finetune/realfake/lora.safetensors",
-                         config=config)
-    assert upstream.returncode == 0, upstream.stderr[-3000:]
+    seed_workdir(upstream, tmp_path)
+    assert planned_jobs(tmp_path, config, None, LORA) == {}
     cmd = snakemake_cmd() + ["--cores", "1", *shards, "--directory", str(tmp_path),
                              "--configfile", str(tmp_path / "config.yaml")]
     job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -638,3 +644,25 @@ def test_killed_synthesis_keeps_finished_shards_and_resumes_identically(tmp_path
     again = snakemake(tmp_path, "--cores", "1", *shards, config=config)  # uninterrupted
     assert again.returncode == 0, again.stderr[-3000:]
     assert all((folder / name).read_bytes() == data for name, data in resumed.items())
+
+
+def test_a_timed_out_run_names_the_jobs_still_in_flight():
+    """What ``snakemake(..., timeout=)`` reports when it kills a run: the jobs Snakemake's log shows
+    started and not finished (this log: two started, one finished)."""
+    from conftest import unfinished_jobs
+
+    log = """[Fri Dec  4 18:16:21 2026]
+localrule synthesize_shard:
+    output: results/digits/lp1_base/shards/00000.tar, results/digits/lp1_base/shards/00000.index.json
+    jobid: 30
+    wildcards: dataset=digits, variant=lp1_base, shard=00000
+    threads: 2
+[Fri Dec  4 18:16:22 2026]
+localrule table1:
+    output: results/table1.csv
+    jobid: 4
+Select jobs to execute...
+[Fri Dec  4 18:16:31 2026]
+Finished jobid: 4 (Rule: table1)
+"""
+    assert unfinished_jobs(log) == ["synthesize_shard (dataset=digits, variant=lp1_base, shard=00000)"]

@@ -23,7 +23,7 @@ need_root() { [ "$(id -u)" = 0 ] || { echo "cluster.sh: must run as root" >&2; e
 write_config() {
   mkdir -p /etc/slurm "$STATE"/{spool,ctld} /var/log/slurm /run/munge
   local cpus mem
-  cpus=$(nproc)
+  cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc honours OMP_NUM_THREADS
   mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
   for i in $(seq 0 $((FAKE_GPUS - 1))); do
     [ -e /dev/fakegpu$i ] || mknod /dev/fakegpu$i c 1 3

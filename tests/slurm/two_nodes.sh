@@ -29,7 +29,7 @@ in_ns() { local who=$1; shift; nsenter -t "$(pid_of "$who")" -m -n -u -- "$@"; }
 write_files() {
   mkdir -p "$STATE"/{etc/slurm,etc/munge,munge-lib,munge-log,ctld,spool/n1,spool/n2}
   local cpus mem
-  cpus=$(nproc)
+  cpus=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc honours OMP_NUM_THREADS
   mem=$(( ($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024) / 2 ))
   [ -e /dev/fakegpu0 ] || mknod /dev/fakegpu0 c 1 3
   printf '127.0.0.1 localhost\n%s.1 ctl\n%s.11 n1\n%s.12 n2\n' "$NET" "$NET" "$NET" > "$STATE/etc/hosts"
