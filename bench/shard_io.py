@@ -3,15 +3,18 @@
     python bench/shard_io.py [--images 48] [--shards 1000] [--samples-per-shard 20]
 
 1. Per image format (png, jpeg q95, jpeg q75, webp q95), 512-px images, ONE CPU core, side by side
-   in one run: bytes, encode and decode time, and images/s of the training input path
+   in one run (the paths take turns, 9 rounds, median): bytes, encode and decode time, and
+   images/s of the training input path
    - today: read the member, decode whole, timm's training transform (random-resized crop to 224,
      flip, colour jitter, to tensor, normalise), as before the image pipeline;
    - drafted: ``ShardSamples.open`` (member read, crc32 checked) -> ``train_transform`` (box from
-     the header, JPEG decoded at the scale the crop needs, uint8 out, jitter factors drawn);
+     the header, JPEG decoded at the scale the crop needs, resized by torch's uint8 kernels,
+     uint8 out, jitter factors drawn);
      "+batch" adds ``finish_batch`` (jitter, normalise) run on this CPU instead of the GPU;
    - eval today / eval drafted: the center-crop evaluation transform, likewise;
    - crc32: what checking each member costs, as a share of the drafted path's time.
-2. A real-JPEG folder (500x375 and 375x500 q90, ImageNet's typical sizes) through ``ImageList``.
+2. The IN-1K recipe (RandAugment) on JPEG q95, today vs drafted; a real-JPEG folder (500x375 and
+   375x500 q90, ImageNet's typical sizes) through ``ImageList``.
 3. The loader as ``train_classifier`` builds it (``make_loader``, ``EpochBatches``, 2 workers,
    batches of 64) over a JPEG shard: images/s of the whole process tree on this machine.
 4. Opening ``--shards`` shards from their indexes against scanning every tar header.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import tarfile
 import tempfile
 import time
@@ -70,15 +74,20 @@ def timm_today(training: bool):
     return create_transform(224, is_training=False, crop_pct=RECIPE.crop_pct, interpolation=RECIPE.interpolation)
 
 
-def per_second(count: int, run, repeats: int = 2) -> float:
-    """Images/s of ``run(i)`` over ``count`` images, seeded per image as ``EpochSeeded`` does."""
-    start = time.perf_counter()
-    for _ in range(repeats):
-        for i in range(count):
-            random.seed(i)
-            torch.default_generator.manual_seed(i)
-            run(i)
-    return count * repeats / (time.perf_counter() - start)
+def per_second(count: int, runs: dict, rounds: int = 9) -> dict:
+    """Images/s of each ``runs[name](i)`` over ``count`` images, seeded per image as ``EpochSeeded``
+    does; the paths take turns round by round and each reports its median round, so a neighbour's
+    burst or a clock change falls on all of them alike."""
+    times = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            for i in range(count):
+                random.seed(i)
+                torch.default_generator.manual_seed(i)
+                run(i)
+            times[name].append(time.perf_counter() - start)
+    return {name: count / statistics.median(t) for name, t in times.items()}
 
 
 def raw_member(samples: ShardSamples, i: int) -> bytes:
@@ -109,16 +118,35 @@ def pipeline_rates(folder: Path, image_format: str, quality: int, images: list) 
         for data in members:
             zlib.crc32(data)
     crc_ms = (time.perf_counter() - start) / (20 * n) * 1e3
-    decode_ms = 1e3 / per_second(n, lambda i: open_image(members[i]).convert("RGB"))
+    rates = per_second(n, {
+        "decode": lambda i: open_image(members[i]).convert("RGB"),
+        "today": lambda i: today(open_image(raw_member(samples, i)).convert("RGB")),
+        "drafted": lambda i: train(samples.open(i)),
+        "+batch": lambda i: finish_one(train(samples.open(i))),
+        "eval today": lambda i: today_eval(open_image(raw_member(samples, i)).convert("RGB")),
+        "eval drafted": lambda i: evaluation(samples.open(i))})
     row = {"format": f"{image_format} q{quality}" if image_format != "png" else "png",
-           "KiB/image": path.stat().st_size / n / 1024, "encode ms": encode_ms, "decode ms": decode_ms,
-           "today": per_second(n, lambda i: today(open_image(raw_member(samples, i)).convert("RGB"))),
-           "drafted": per_second(n, lambda i: train(samples.open(i))),
-           "+batch": per_second(n, lambda i: finish_one(train(samples.open(i)))),
-           "eval today": per_second(n, lambda i: today_eval(open_image(raw_member(samples, i)).convert("RGB"))),
-           "eval drafted": per_second(n, lambda i: evaluation(samples.open(i)))}
+           "KiB/image": path.stat().st_size / n / 1024, "encode ms": encode_ms,
+           "decode ms": 1e3 / rates.pop("decode"), **rates}
     row["crc32 %"] = 100 * crc_ms / (1e3 / row["drafted"])
     return row
+
+
+def randaugment_rates(folder: Path, images: list) -> dict:
+    """The IN-1K recipe (RandAugment rand-m7-mstd0.5, no jitter) on JPEG q95: timm's PIL ops run
+    on the crop in both paths, so only the decode and the resize can gain."""
+    from timm.data import create_transform
+
+    path = folder / "randaugment.tar"
+    with ShardWriter(path, "jpeg", 95) as sink:
+        for i, image in enumerate(images):
+            sink.write(f"{i:09d}", image, i % 10, {"index": i})
+    samples, recipe = ShardSamples([path]), Recipe(auto_augment="rand-m7-mstd0.5")
+    today = create_transform(224, is_training=True, hflip=recipe.hflip, auto_augment=recipe.auto_augment,
+                             scale=tuple(recipe.crop_scale))
+    train = train_transform(recipe)
+    return per_second(len(images), {"today": lambda i: today(open_image(raw_member(samples, i)).convert("RGB")),
+                                    "drafted": lambda i: train(samples.open(i))})
 
 
 def jpeg_folder_rates(folder: Path, count: int) -> dict:
@@ -129,9 +157,9 @@ def jpeg_folder_rates(folder: Path, count: int) -> dict:
         photo_like(i, (500, 375) if i % 4 else (375, 500)).save(paths[-1], quality=90)
     today, train = timm_today(True), train_transform(RECIPE)
     files = ImageList(paths, np.zeros(count), train)
-    return {"today": per_second(count, lambda i: today(Image.open(paths[i]).convert("RGB"))),
-            "drafted": per_second(count, lambda i: files[i]),
-            "+batch": per_second(count, lambda i: finish_one(files[i][0]))}
+    return per_second(count, {"today": lambda i: today(Image.open(paths[i]).convert("RGB")),
+                               "drafted": lambda i: files[i],
+                               "+batch": lambda i: finish_one(files[i][0])})
 
 
 def loader_rate(folder: Path, images: list, finish: bool, workers: int = 2, batch_size: int = 64,
@@ -187,6 +215,7 @@ def main():
     images = [photo_like(i) for i in range(args.images)]
     with tempfile.TemporaryDirectory() as tmp:
         rows = [pipeline_rates(Path(tmp), f, q, images) for f, q in FORMATS]
+        augmented = randaugment_rates(Path(tmp), images)
         folder = jpeg_folder_rates(Path(tmp), args.images)
         loader = {finish: loader_rate(Path(tmp), images, finish) for finish in (False, True)}
         opened = open_shards(Path(tmp) / "many", args.shards, args.samples_per_shard)
@@ -196,7 +225,9 @@ def main():
     print(f"{'format':<10}" + "".join(f"{c:>13}" for c in columns))
     for r in rows:
         print(f"{r['format']:<10}" + "".join(f"{r[c]:>13.2f}" for c in columns))
-    print(f"\nreal-JPEG folder (500x375 / 375x500 q90, ImageList): today {folder['today']:.1f}, "
+    print(f"\nIN-1K recipe (RandAugment), jpeg q95: today {augmented['today']:.1f}, drafted "
+          f"{augmented['drafted']:.1f} images/s/core")
+    print(f"real-JPEG folder (500x375 / 375x500 q90, ImageList): today {folder['today']:.1f}, "
           f"drafted {folder['drafted']:.1f}, +batch {folder['+batch']:.1f} images/s/core")
     print(f"train_classifier's loader, 2 workers, batches of 64, 512-px JPEG q95 shard: {loader[False]:.1f} "
           f"images/s of uint8 batches; {loader[True]:.1f} finished (jitter, normalise) in the main process")

@@ -6,11 +6,12 @@ import random
 import numpy as np
 import pytest
 import torch
+import torchvision.transforms.functional as TF
 from PIL import Image
 
 from realfake.classifier import Recipe, TransformedShards, eval_transform, train_transform
 from realfake.data import open_image, upright_rgb
-from realfake.image_pipeline import device_batch, finish_batch
+from realfake.image_pipeline import device_batch, finish_batch, jitter_factors
 from realfake.shards import ShardError, ShardSamples, ShardWriter, encode_image, main
 
 RECIPE = Recipe(train_resolution=224, test_resolution=224, crop_pct=0.875, hflip=0.5)
@@ -88,7 +89,9 @@ def test_drafted_images_equal_todays_up_to_resampling(jpegs, training, resolutio
     assert np.mean(differences) < (2.0 if training else 1.5) and max(differences) < 4.0  # measured 1.4 and 0.8
 
 
-def test_png_and_exif_rotated_jpeg_take_todays_path_exactly(jpegs):
+def test_png_and_exif_rotated_jpeg_take_todays_crop_within_one_level(jpegs):
+    """Whole decodes (PNG, EXIF-rotated JPEG, crops too small to draft) crop timm's box of the
+    upright image; torch's uint8 resize gives PIL's pixels within one level (measured mean 0.019)."""
     from PIL import ImageOps
 
     rotated = photo(1, (400, 300))
@@ -96,6 +99,7 @@ def test_png_and_exif_rotated_jpeg_take_todays_path_exactly(jpegs):
     exif[0x0112] = 6  # displayed rotated by 90 degrees
     sources = [encode_image(photo(0), "png"), _jpeg_with_exif(rotated, exif), *jpegs]
     timm_crop, crop = timm_today(RECIPE, True).transforms[0], train_transform(RECIPE).crop
+    whole = []
     for k, data in enumerate(sources):
         seeded(k)
         expected = timm_crop(ImageOps.exif_transpose(open_image(data)).convert("RGB"))
@@ -103,8 +107,12 @@ def test_png_and_exif_rotated_jpeg_take_todays_path_exactly(jpegs):
         lazy = open_image(data)
         scale = min(crop.box(lazy)[2:4]) / 224  # crops of 448 px or more are drafted
         seeded(k)
-        same = np.array_equal(np.asarray(expected), np.asarray(crop(open_image(data))))
-        assert same or (k >= 2 and scale >= 2), k  # whole decodes: timm's pixels, bit for bit
+        difference = (TF.pil_to_tensor(expected).int() - crop(open_image(data)).int()).abs()
+        if k < 2 or scale < 2:  # decoded whole
+            whole.append(difference.float().mean())
+            assert difference.max() <= 1, k
+    print(f"whole decodes: {len(whole)}, mean |timm - crop| {np.mean(whole):.4f} levels")
+    assert len(whole) >= 20 and np.mean(whole) < 0.05
 
 
 def _jpeg_with_exif(image, exif) -> bytes:
@@ -205,3 +213,25 @@ def test_training_decodes_on_the_device_when_asked_and_refuses_png(tmp_path):
     dataset = training_set(None, [tmp_path / "png.tar"], 1, False, train_transform(recipe, decode_on_device=True))
     with pytest.raises(ValueError, match="runtime.decode_on_device decodes JPEG only; this image is PNG"):
         dataset[0]
+
+
+def test_randaugment_runs_timms_pil_ops_on_the_tensor_resized_crop(jpegs):
+    """The IN-1K recipe (rand-m7-mstd0.5): the crop is resized by torch, then timm's flip and
+    RandAugment run on PIL as before; same seeds, same ops: pixels within resampling of timm's."""
+    from timm.data import create_transform
+
+    recipe = Recipe(auto_augment="rand-m7-mstd0.5")
+    transform = train_transform(recipe)
+    timm_uint8 = create_transform(224, is_training=True, hflip=recipe.hflip, auto_augment=recipe.auto_augment,
+                                  scale=tuple(recipe.crop_scale), use_prefetcher=True)
+    assert transform.jitter is None  # timm applies no colour jitter with RandAugment
+    differences = []
+    for k, data in enumerate(jpegs):
+        seeded(k)
+        expected = timm_uint8(upright_rgb(open_image(data)))
+        seeded(k)
+        image, jitter = transform(open_image(data))
+        assert image.dtype == torch.uint8 and image.shape == (3, 224, 224) and torch.equal(jitter, jitter_factors(None))
+        differences.append(float((expected.float() - image.float()).abs().mean()))
+    print(f"mean |timm - ours| with RandAugment {np.mean(differences):.3f} levels, worst {max(differences):.3f}")
+    assert np.mean(differences) < 0.25  # measured 0.025: the ops themselves are the same
