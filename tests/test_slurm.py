@@ -10,10 +10,11 @@ import copy
 import os
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, reduced_config, snakemake_cmd
+from conftest import ROOT, reduced_config, seed_workdir, snakemake_cmd
 
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 pytestmark = pytest.mark.slow
@@ -87,10 +88,26 @@ def profile_command(workdir, profile_dir, config, *targets, client=()) -> list[s
             str(workdir / "config.yaml"), *cmd]
 
 
+def start_profile(workdir, profile_dir, config, *targets, client=()) -> subprocess.Popen:
+    """Snakemake started in the background, its output in ``workdir/snakemake.out``."""
+    with open(workdir / "snakemake.out", "w") as out:
+        return subprocess.Popen(profile_command(workdir, profile_dir, config, *targets, client=client),
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+def finish(run: subprocess.Popen, timeout=1500):
+    """Wait for a ``start_profile`` run; fail with the end of its output unless it succeeded."""
+    try:
+        run.wait(timeout=timeout)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    workdir = run.args[run.args.index("--directory") + 1]
+    assert run.returncode == 0, (Path(workdir) / "snakemake.out").read_text()[-4000:]
+
+
 def run_profile(workdir, profile_dir, config, *targets, client=()):
-    run = subprocess.run(profile_command(workdir, profile_dir, config, *targets, client=client),
-                         capture_output=True, text=True, timeout=1500)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
+    finish(start_profile(workdir, profile_dir, config, *targets, client=client))
 
 
 def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, tmp_path):
@@ -137,55 +154,59 @@ def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, 
     run_profile(workdir, None, edited, *[str(s.relative_to(workdir)) for s in shards])
     assert [shard.read_bytes() for shard in shards] == from_array
 
-    # A time limit too short for the job: each attempt stops after a step, writes its checkpoint
-    # and fails; the retries resume it, and it ends with the weights of the uninterrupted run.
-    target = workdir / "results/digits/real/seed0/classifier.pt"
+    # Three single-job checks at once, each in its own copy of this folder (Snakemake's records
+    # kept): their SLURM jobs queue on the one node, their status polls overlap.
     import torch
 
-    uninterrupted = torch.load(target, weights_only=True)["state_dict"]
-    target.unlink()
+    target = "results/digits/real/seed0/classifier.pt"
+    uninterrupted = torch.load(workdir / target, weights_only=True)["state_dict"]
+    copies = {name: tmp_path / f"work-{name}" for name in ("short", "mpi", "gpu2", "local")}
+    for copy_dir in copies.values():
+        seed_workdir(workdir, copy_dir)
+    (copies["short"] / target).unlink()
+
+    # A time limit too short for the job: each attempt stops after a step, writes its checkpoint
+    # and fails; the retries resume it, and it ends with the weights of the uninterrupted run.
     site_profile(tmp_path / "short", classifier_runtime=1)
     chunked = copy.deepcopy(edited)
     chunked["runtime"].update(time_limit_margin_minutes=1.0, training_retries=5)
-    before = {j["JobId"] for j in slurm_jobs(workdir)}
-    run_profile(workdir, tmp_path / "short", chunked, str(target.relative_to(workdir)))
-    attempts = sorted((j for j in slurm_jobs(workdir) if j["JobId"] not in before), key=lambda j: int(j["JobId"]))
-    assert [j["JobState"] for j in attempts] == ["FAILED", "COMPLETED"]  # 80 images, batches of 32: 2 steps
-    assert {j["TimeLimit"] for j in attempts} == {"00:01:00"}
-    resumed = torch.load(target, weights_only=True)["state_dict"]
-    for key in uninterrupted:
-        torch.testing.assert_close(resumed[key], uninterrupted[key], rtol=0, atol=0, msg=key)
-
     # Two tasks through the plugin's mpi path (srun from the job's process), on a model without
-    # BatchNorm: the weights of one process with the same global batch.
+    # BatchNorm: the weights of one process (run here, locally) with the same global batch.
     two_tasks = copy.deepcopy(edited)
     two_tasks["recipes"]["demo"]["arch"] = "convnext_atto"
     site_profile(tmp_path / "mpi", spread={"train_classifier": (2, 1)})
-    before = {j["JobId"] for j in slurm_jobs(workdir)}
-    run_profile(workdir, tmp_path / "mpi", two_tasks, str(target.relative_to(workdir)))
-    [job] = [j for j in slurm_jobs(workdir) if j["JobId"] not in before]
-    assert job["JobState"] == "COMPLETED" and job["NumTasks"] == "2", job
-    log = (workdir / "logs/train_classifier/digits/real/seed0.log").read_text()
-    assert "rank 0 INFO" in log and "rank 1 INFO" in log
-    ranks = torch.load(target, weights_only=True)["state_dict"]
-    target.unlink()
-    run_profile(workdir, None, two_tasks, str(target.relative_to(workdir)))  # here, one process
-    single = torch.load(target, weights_only=True)["state_dict"]
-    for key in single:
-        torch.testing.assert_close(ranks[key], single[key], rtol=1e-4, atol=1e-6, msg=key)
-
     # gpu: 2 on one node: one task (plugins before 2.7.1 started the script once per GPU, their
     # issues #316/#459), whose job starts 2 torchrun ranks that both see the job's 2 GPUs. With
     # the synthesis groups' cap (resources: gpu: 1) sbatch would get 1 GPU and the step ask for 2,
     # so N-GPU training goes with the job-array switch (docs/slurm.md, "From 1 GPU to 8")
-    target.unlink()
     site_profile(tmp_path / "gpu2", arrays=True, classifier_gpus=2)
-    before = {j["JobId"] for j in slurm_jobs(workdir)}
-    run_profile(workdir, tmp_path / "gpu2", two_tasks, str(target.relative_to(workdir)))
-    [job] = [j for j in slurm_jobs(workdir) if j["JobId"] not in before]
+    runs = [start_profile(copies["short"], tmp_path / "short", chunked, target),
+            start_profile(copies["mpi"], tmp_path / "mpi", two_tasks, target),
+            start_profile(copies["gpu2"], tmp_path / "gpu2", two_tasks, target),
+            start_profile(copies["local"], None, two_tasks, target)]
+    for run in runs:
+        finish(run)
+
+    attempts = sorted(slurm_jobs(copies["short"]), key=lambda j: int(j["JobId"]))
+    assert [j["JobState"] for j in attempts] == ["FAILED", "COMPLETED"]  # 80 images, batches of 32: 2 steps
+    assert {j["TimeLimit"] for j in attempts} == {"00:01:00"}
+    resumed = torch.load(copies["short"] / target, weights_only=True)["state_dict"]
+    for key in uninterrupted:
+        torch.testing.assert_close(resumed[key], uninterrupted[key], rtol=0, atol=0, msg=key)
+
+    [job] = slurm_jobs(copies["mpi"])
+    assert job["JobState"] == "COMPLETED" and job["NumTasks"] == "2", job
+    log = (copies["mpi"] / "logs/train_classifier/digits/real/seed0.log").read_text()
+    assert "rank 0 INFO" in log and "rank 1 INFO" in log
+    ranks = torch.load(copies["mpi"] / target, weights_only=True)["state_dict"]
+    single = torch.load(copies["local"] / target, weights_only=True)["state_dict"]  # one process
+    for key in single:
+        torch.testing.assert_close(ranks[key], single[key], rtol=1e-4, atol=1e-6, msg=key)
+
+    [job] = slurm_jobs(copies["gpu2"])
     print({k: job[k] for k in ("JobId", "JobState", "NumNodes", "NumTasks", "TresPerJob")})
     assert (job["JobState"], job["NumNodes"], job["NumTasks"], job["TresPerJob"]) == \
         ("COMPLETED", "1", "1", "gres:gpu:2")
-    log = (workdir / "logs/train_classifier/digits/real/seed0.log").read_text()
+    log = (copies["gpu2"] / "logs/train_classifier/digits/real/seed0.log").read_text()
     assert log.count("rank 0 of 2 on ") == log.count("rank 1 of 2 on ") == 1, log[-3000:]
     assert log.count("CUDA_VISIBLE_DEVICES=0,1") == 2, log[-3000:]
