@@ -90,6 +90,14 @@ def per_second(count: int, runs: dict, rounds: int = 9) -> dict:
     return {name: count / statistics.median(t) for name, t in times.items()}
 
 
+def write_shard(path: Path, images: list, image_format: str = "jpeg", quality: int = 95) -> Path:
+    """``images`` as one shard, labels i % 10."""
+    with ShardWriter(path, image_format, quality) as sink:
+        for i, image in enumerate(images):
+            sink.write(f"{i:09d}", image, i % 10, {"index": i})
+    return path
+
+
 def raw_member(samples: ShardSamples, i: int) -> bytes:
     number, offset, size, _ = (int(v) for v in samples.locations[i])
     with open(samples.paths[number], "rb") as f:  # today's read: no checksum
@@ -105,9 +113,7 @@ def finish_one(out) -> torch.Tensor:
 def pipeline_rates(folder: Path, image_format: str, quality: int, images: list) -> dict:
     path = folder / f"{image_format}{quality}.tar"
     start = time.perf_counter()
-    with ShardWriter(path, image_format, quality) as sink:
-        for i, image in enumerate(images):
-            sink.write(f"{i:09d}", image, i % 10, {"index": i})
+    write_shard(path, images, image_format, quality)
     encode_ms = (time.perf_counter() - start) / len(images) * 1e3
     samples, n = ShardSamples([path]), len(images)
     today, today_eval = timm_today(True), timm_today(False)
@@ -137,11 +143,8 @@ def randaugment_rates(folder: Path, images: list) -> dict:
     on the crop in both paths, so only the decode and the resize can gain."""
     from timm.data import create_transform
 
-    path = folder / "randaugment.tar"
-    with ShardWriter(path, "jpeg", 95) as sink:
-        for i, image in enumerate(images):
-            sink.write(f"{i:09d}", image, i % 10, {"index": i})
-    samples, recipe = ShardSamples([path]), Recipe(auto_augment="rand-m7-mstd0.5")
+    samples = ShardSamples([write_shard(folder / "randaugment.tar", images)])
+    recipe = Recipe(auto_augment="rand-m7-mstd0.5")
     today = create_transform(224, is_training=True, hflip=recipe.hflip, auto_augment=recipe.auto_augment,
                              scale=tuple(recipe.crop_scale))
     train = train_transform(recipe)
@@ -166,10 +169,7 @@ def loader_rate(folder: Path, images: list, finish: bool, workers: int = 2, batc
                 epochs: int = 2) -> float:
     """Images/s of the loader ``train_classifier`` builds; ``finish``: batches finished on the CPU
     (else they are what a GPU would receive)."""
-    path = folder / "loader.tar"
-    with ShardWriter(path, "jpeg", 95) as sink:
-        for i in range(len(images) * 4):
-            sink.write(f"{i:09d}", images[i % len(images)], i % 10, {"index": i})
+    path = write_shard(folder / "loader.tar", images * 4)
     samples = EpochSeeded(TransformedShards(ShardSamples([path]), train_transform(RECIPE)), seed=0)
     batches = EpochBatches(len(samples), batch_size, 0, context())
     loader = make_loader(samples, workers, torch.device("cpu"), batch_sampler=batches)

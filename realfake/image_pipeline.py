@@ -2,7 +2,7 @@
 
 timm builds the transforms (``create_transform(..., use_prefetcher=True)``: random-resized crop,
 flip, colour jitter or RandAugment for training; resize and center crop for evaluation; uint8
-out). Three changes leave every random draw as it is (same seeds, same (epoch, image) draws):
+out). Four changes leave every random draw as it is (same seeds, same (epoch, image) draws):
 
 - A JPEG is opened lazily and its crop box drawn from its header's size; it is then decoded in
   the DCT domain at 1/2, 1/4 or 1/8 scale (PIL's ``draft``, libjpeg-turbo's scaled decoding)
