@@ -8,8 +8,10 @@
    - today: read the member, decode whole, timm's training transform (random-resized crop to 224,
      flip, colour jitter, to tensor, normalise), as before the image pipeline;
    - drafted: ``ShardSamples.open`` (member read, crc32 checked) -> ``train_transform`` (box from
-     the header, JPEG decoded at the scale the crop needs, resized by torch's uint8 kernels,
-     uint8 out, jitter factors drawn);
+     the header, JPEG decoded at the scale the crop needs and only down to its bottom row, resized
+     by torch's uint8 kernels, uint8 out, jitter factors drawn);
+     "unchecked" is the same on bytes with no checksum (a file of a data set folder): the JPEG
+     is decoded down to its last row;
      "+batch" adds ``finish_batch`` (jitter, normalise) run on this CPU instead of the GPU;
    - eval today / eval drafted: the center-crop evaluation transform, likewise;
    - crc32: what checking each member costs, as a share of the drafted path's time.
@@ -128,6 +130,7 @@ def pipeline_rates(folder: Path, image_format: str, quality: int, images: list) 
         "decode": lambda i: open_image(members[i]).convert("RGB"),
         "today": lambda i: today(open_image(raw_member(samples, i)).convert("RGB")),
         "drafted": lambda i: train(samples.open(i)),
+        "unchecked": lambda i: train(open_image(raw_member(samples, i))),
         "+batch": lambda i: finish_one(train(samples.open(i))),
         "eval today": lambda i: today_eval(open_image(raw_member(samples, i)).convert("RGB")),
         "eval drafted": lambda i: evaluation(samples.open(i))})
@@ -220,8 +223,8 @@ def main():
         loader = {finish: loader_rate(Path(tmp), images, finish) for finish in (False, True)}
         opened = open_shards(Path(tmp) / "many", args.shards, args.samples_per_shard)
     print(f"512-px photo-like images, {args.images} per format, one CPU core (torch threads = 1); images/s/core")
-    columns = ["KiB/image", "encode ms", "decode ms", "today", "drafted", "+batch", "eval today", "eval drafted",
-               "crc32 %"]
+    columns = ["KiB/image", "encode ms", "decode ms", "today", "drafted", "unchecked", "+batch", "eval today",
+               "eval drafted", "crc32 %"]
     print(f"{'format':<10}" + "".join(f"{c:>13}" for c in columns))
     for r in rows:
         print(f"{r['format']:<10}" + "".join(f"{r[c]:>13.2f}" for c in columns))

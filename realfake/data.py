@@ -176,6 +176,11 @@ def class_names(manifest: pd.DataFrame) -> list[str]:
     return pairs["class_name"].tolist()
 
 
+# PIL info key of an opened image whose bytes matched, on read, the checksum of when they were
+# written (a shard member): such a JPEG may be decoded only down to the rows a crop needs
+CHECKED = "realfake.checked"
+
+
 def open_image(source):
     """A lazily opened image (header read, pixels not yet decoded) from a path or bytes."""
     import io

@@ -249,13 +249,17 @@ class ShardSamples:
         return self._read(*(int(v) for v in self.locations[i]))
 
     def open(self, i: int):
-        """Sample ``i``'s image, lazily opened (header read, not decoded): for ``draft`` decoding."""
-        from realfake.data import open_image
+        """Sample ``i``'s image, lazily opened (header read, not decoded): for ``draft`` decoding;
+        marked ``CHECKED`` when its crc32 was checked."""
+        from realfake.data import CHECKED, open_image
 
         try:
-            return open_image(self.encoded(i))
+            image = open_image(self.encoded(i))
         except OSError as err:
             raise ShardError(f"{self.describe(i)} is not an image ({err})") from err
+        if self.locations[i][3] >= 0:  # its bytes matched the crc32 of when they were written
+            image.info[CHECKED] = True
+        return image
 
     def image(self, i: int):
         try:

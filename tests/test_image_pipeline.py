@@ -10,8 +10,8 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 
 from realfake.classifier import Recipe, TransformedShards, eval_transform, train_transform
-from realfake.data import open_image, upright_rgb
-from realfake.image_pipeline import device_batch, finish_batch, jitter_factors
+from realfake.data import CHECKED, open_image, upright_rgb
+from realfake.image_pipeline import batch_draws, decode_at_least, decode_top_rows, device_batch, finish_batch
 from realfake.shards import ShardError, ShardSamples, ShardWriter, encode_image, main
 
 RECIPE = Recipe(train_resolution=224, test_resolution=224, crop_pct=0.875, hflip=0.5)
@@ -28,6 +28,13 @@ def photo(seed: int, size=(512, 512)) -> Image.Image:
 @pytest.fixture(scope="module")
 def jpegs():
     return [encode_image(photo(i, (512, 512) if i % 3 else (500, 375)), "jpeg", 95) for i in range(24)]
+
+
+def checked(data: bytes) -> Image.Image:
+    """Opened as a shard member whose crc32 matched: such JPEGs decode only the rows a crop needs."""
+    image = open_image(data)
+    image.info[CHECKED] = True
+    return image
 
 
 def seeded(k: int) -> None:
@@ -81,12 +88,46 @@ def test_drafted_images_equal_todays_up_to_resampling(jpegs, training, resolutio
         seeded(k)
         expected = today(upright_rgb(open_image(data)))
         seeded(k)
-        out = transform(open_image(data))
-        images, jitter = (out[0][None], out[1][None]) if training else (out[None], None)
+        out = transform(checked(data))  # as read from a shard
+        images, draws = (out[0][None], out[1][None]) if training else (out[None], None)
         assert images.dtype == torch.uint8
-        differences.append(pixel_difference(expected, finish_batch(images, jitter)[0]))
+        differences.append(pixel_difference(expected, finish_batch(images, draws)[0]))
     print(f"mean |today - drafted| {np.mean(differences):.2f} levels, worst image {max(differences):.2f}")
     assert np.mean(differences) < (2.0 if training else 1.5) and max(differences) < 4.0  # measured 1.4 and 0.8
+
+
+@pytest.mark.parametrize("resolution, interpolation", [(224, "bilinear"), (112, "bicubic"), (224, "lanczos")])
+def test_a_checked_jpeg_decodes_down_to_the_crops_bottom_only_with_the_same_pixels(jpegs, resolution, interpolation):
+    """A shard member (crc32 checked) decodes only its rows down to the crop's bottom (plus the
+    resampling margin), drafted or whole; the crop is bit for bit that of the whole decode."""
+    crop = train_transform(Recipe(train_resolution=resolution, interpolation=interpolation)).crop
+    rows_decoded, drafted = [], 0
+    for k, data in enumerate(jpegs):
+        seeded(k)
+        whole = crop(open_image(data))
+        seeded(k)
+        assert torch.equal(crop(checked(data)), whole), k
+        seeded(k)
+        lazy = checked(data)
+        top, _left, height, width, _ = crop.box(lazy)
+        header_height = lazy.height
+        decoded = decode_at_least(lazy, width / resolution, height / resolution, bottom=top + height)
+        drafted += lazy.height < header_height
+        rows_decoded.append(decoded.height / lazy.height)
+    print(f"rows decoded: {np.mean(rows_decoded):.2f} of the image on average; {drafted} drafted")
+    assert np.mean(rows_decoded) < 0.95 and min(rows_decoded) < 0.7 and (drafted > 0) == (resolution == 112)
+
+
+def test_decoding_the_top_rows_gives_the_whole_decodes_rows_and_a_short_file_fails(jpegs):
+    data = jpegs[1]
+    whole = np.asarray(upright_rgb(open_image(data)))
+    assert np.array_equal(np.asarray(decode_top_rows(open_image(data), 200)), whole[:200])
+    drafted, drafted_whole = open_image(data), open_image(data)
+    drafted.draft("RGB", (256, 256))
+    drafted_whole.draft("RGB", (256, 256))
+    assert np.array_equal(np.asarray(decode_top_rows(drafted, 100)), np.asarray(upright_rgb(drafted_whole))[:100])
+    with pytest.raises(OSError, match="truncated within its first 400 rows"):
+        decode_top_rows(open_image(data[: len(data) // 2]), 400)
 
 
 def test_png_and_exif_rotated_jpeg_take_todays_crop_within_one_level(jpegs):
@@ -135,12 +176,12 @@ def test_device_decode_crops_and_flips_as_the_cpu_path(jpegs):
         cpu.append(transform(open_image(data)))
         seeded(k)
         assert plans[-1].box == transform.crop.box(open_image(data))[:4]
-        assert torch.equal(plans[-1].jitter, cpu[-1][1])
+        assert torch.equal(plans[-1].draws, cpu[-1][1])
     encoded = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in jpegs]
     on_device = device_batch(encoded, plans, (224, 224), "cpu")
-    jitter = torch.stack([p.jitter for p in plans])
-    expected = finish_batch(torch.stack([c[0] for c in cpu]), jitter)
-    differences = [pixel_difference(a, b) for a, b in zip(expected, finish_batch(on_device, jitter), strict=True)]
+    draws = torch.stack([p.draws for p in plans])
+    expected = finish_batch(torch.stack([c[0] for c in cpu]), draws)
+    differences = [pixel_difference(a, b) for a, b in zip(expected, finish_batch(on_device, draws), strict=True)]
     assert any(p.flip for p in plans) and not all(p.flip for p in plans)
     assert np.mean(differences) < 3.0
 
@@ -181,6 +222,7 @@ def test_every_member_is_checked_on_read_and_undecodable_bytes_are_named(tmp_pat
     _jpeg_shard(shard)
     samples = ShardSamples([shard])
     assert samples.meta(2) == {"index": 2} and samples.image(1).size == (64, 64)
+    assert samples.open(1).info[CHECKED]  # its crc32 matched: it may decode only the rows a crop needs
     # an index whose crc32 of member 1 is right for garbage bytes: the decode error is named too
     document = json.loads(index_path(shard).read_text())
     offset, size, _ = document["shardlist"][0]["images"][1]
@@ -230,8 +272,26 @@ def test_randaugment_runs_timms_pil_ops_on_the_tensor_resized_crop(jpegs):
         seeded(k)
         expected = timm_uint8(upright_rgb(open_image(data)))
         seeded(k)
-        image, jitter = transform(open_image(data))
-        assert image.dtype == torch.uint8 and image.shape == (3, 224, 224) and torch.equal(jitter, jitter_factors(None))
+        image, draws = transform(open_image(data))
+        assert image.dtype == torch.uint8 and image.shape == (3, 224, 224) and torch.equal(draws, batch_draws(None))
         differences.append(float((expected.float() - image.float()).abs().mean()))
     print(f"mean |timm - ours| with RandAugment {np.mean(differences):.3f} levels, worst {max(differences):.3f}")
     assert np.mean(differences) < 0.25  # measured 0.025: the ops themselves are the same
+
+
+def test_an_index_without_checksums_is_read_unchecked_and_decoded_whole(tmp_path):
+    """Shards indexed before per-member crc32s: read with a warning, never marked checked, so a
+    JPEG's decode is never cut short on bytes nobody checked."""
+    import json
+
+    from realfake.shards import index_path
+
+    shard = tmp_path / "00000.tar"
+    _jpeg_shard(shard)
+    document = json.loads(index_path(shard).read_text())
+    entry = document["shardlist"][0]
+    entry["images"] = [location[:2] for location in entry["images"]]
+    index_path(shard).write_text(json.dumps(document))
+    with pytest.warns(UserWarning, match="predates per-member checksums"):
+        samples = ShardSamples([shard])
+    assert CHECKED not in samples.open(0).info and samples.image(0).size == (64, 64)
