@@ -2,13 +2,13 @@
 
 timm builds the transforms (``create_transform(..., use_prefetcher=True)``: random-resized crop,
 flip, colour jitter or RandAugment for training; resize and center crop for evaluation; uint8
-out). Four changes leave every random draw as it is (same seeds, same (epoch, image) draws):
+out). Five changes leave every random draw as it is (same seeds, same (epoch, image) draws):
 
 - A JPEG is opened lazily and its crop box drawn from its header's size; it is then decoded in
   the DCT domain at 1/2, 1/4 or 1/8 scale (PIL's ``draft``, libjpeg-turbo's scaled decoding)
-  whenever the crop keeps at least the output resolution, and, when its bytes were checked (a
-  shard member that matched its crc32), only down to the crop's bottom row. Other formats decode
-  whole, as before.
+  whenever the crop keeps at least the output resolution. Other formats decode whole, as before.
+- A JPEG whose bytes were checked (a shard member that matched its crc32) is decoded only down to
+  the crop's bottom row (``decode_top_rows``).
 - A whole-decoded crop is resized by torch's uint8 antialiased kernels on the image's own
   (channels-last) memory: PIL's bilinear and bicubic filters, ~5x faster than PIL on one core
   (within one level of PIL's pixels). Other filters and drafted (fractional) boxes use PIL.

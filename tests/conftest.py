@@ -18,6 +18,60 @@ ONE_THREAD = ["--set-threads", *(f"{rule}=1" for rule in ("pretrain_tiny_sd", "p
                                                           "synthesize_shard", "train_classifier"))]
 
 
+# OpenMP threads waiting at a barrier sleep at once instead of spinning: with a SLURM job's and a
+# local job's threads on the same 2 cores, spinning made a job take 4x its CPU time (measured)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# ``make test`` runs three pytest-xdist workers (``-n 3``), one queue each, each at its own CPU
+# priority (niceness): the tests that bring up a real SLURM cluster (marked slow), which mostly wait
+# on its queue and the executor plugin's status checks (0: their jobs come first); the end-to-end
+# workflow tests, which share one folder built target by target, the longest queue (10); every
+# other test (19: the lowest).
+SLURM_TEST_FILES = ("tests/test_slurm.py", "tests/test_slurm_two_nodes.py")
+WORKFLOW_TEST_FILE = "tests/test_workflow.py"
+NICENESS = {"slurm": 0, "workflow": 10, "local": 19}
+
+
+def is_slurm_test(nodeid: str) -> bool:
+    return nodeid.split("::")[0] in SLURM_TEST_FILES
+
+
+def queue_of(nodeid: str) -> str:
+    if is_slurm_test(nodeid):
+        return "slurm"
+    return "workflow" if nodeid.split("::")[0] == WORKFLOW_TEST_FILE else "local"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scope scheduling over ``queue_of``: a worker takes a whole queue, so module
+    and session fixtures are built once per queue, and the three run side by side."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Queues(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return queue_of(nodeid)
+
+    return Queues(config, log)
+
+
+def pytest_collection_modifyitems(items):
+    misplaced = [item.nodeid for item in items if (item.get_closest_marker("slow") is not None) != is_slurm_test(item.nodeid)]
+    if misplaced:
+        raise pytest.UsageError(f"tests marked slow (a real SLURM cluster) and SLURM_TEST_FILES in "
+                                f"tests/conftest.py disagree on: {misplaced}")
+
+
+def pytest_runtest_setup(item):
+    """Under several workers, a test (and every job it starts) runs at its queue's niceness: the
+    SLURM jobs' run times decide when the executor plugin next polls (3 s, then 10 s more each
+    empty round), so a job slowed by a neighbour can cost the SLURM test a whole round."""
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        niceness = NICENESS[queue_of(item.nodeid)]
+        if os.getpriority(os.PRIO_PROCESS, 0) < niceness:  # raised only: lowering needs root
+            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+
+
 @pytest.fixture(scope="session")
 def tiny_sd(tmp_path_factory):
     """A random tiny Stable Diffusion folder (save_pretrained layout)."""
@@ -66,6 +120,17 @@ def snakemake(workdir, *args, config=None, text=None, timeout=900):
     return subprocess.CompletedProcess(cmd, run.returncode, stdout, stderr)
 
 
+def planned_jobs(workdir, config=None, text=None, *targets) -> dict:
+    """Rule -> job count of a dry run (empty: nothing to do)."""
+    run = snakemake(workdir, "-n", *targets, config=config, text=text)
+    assert run.returncode == 0, run.stderr + run.stdout
+    text = run.stdout + run.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
 def unfinished_jobs(log: str) -> list[str]:
     """``rule (wildcards)`` of each job a Snakemake log shows started and not finished."""
     started = {}
@@ -79,12 +144,21 @@ def unfinished_jobs(log: str) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def upstream(tmp_path_factory):
+def upstream(tmp_path_factory, worker_id):
     """The reduced demo up to its LoRA, built once per test run: the digits manifest, the tiny
-    models (pre-trained), captions, guidance and the LoRA. ``seed_workdir`` copies it."""
-    workdir = tmp_path_factory.mktemp("upstream")
-    run = snakemake(workdir, "--cores", "2", LORA, config=reduced_config())
-    assert run.returncode == 0, run.stderr[-5000:]
+    models (pre-trained), captions, guidance and the LoRA. ``seed_workdir`` copies it. Under
+    pytest-xdist the first worker to ask builds it in the run's shared folder, the other waits."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    workdir, built = shared / "upstream", shared / "upstream.built"
+    with FileLock(shared / "upstream.lock"):
+        if not built.exists():
+            shutil.rmtree(workdir, ignore_errors=True)  # a build that failed in the other worker
+            workdir.mkdir()
+            run = snakemake(workdir, "--cores", "2", LORA, config=reduced_config())
+            assert run.returncode == 0, run.stderr[-5000:]
+            built.touch()
     return workdir
 
 

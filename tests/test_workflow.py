@@ -1,19 +1,14 @@
 """The real Snakemake on a reduced copy of the demo config, in a temporary folder."""
 
 import json
-import os
-import re
-import shutil
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import LORA, ROOT, reduced_config, seed_workdir, snakemake, snakemake_cmd
+from conftest import LORA, ROOT, planned_jobs, reduced_config, seed_workdir, snakemake, snakemake_cmd
 
 
 def experiments_config() -> dict:
@@ -33,7 +28,8 @@ def experiments_config() -> dict:
                      "digits_attributes": {"attribute": "Even", "names": ["odd", "even"], "train_subset": 40,
                                            "test_subset": 60}},
         digits_lira={"source": "digits", "recipe": "demo", "captions": False, "digits": {"train_per_class": 6}})
-    config["variants"]["fakeit"] = {"finetune": None, "latent_prior": False, "resolution": 32, "negative_prompt": "",
+    config["variants"]["fakeit"] = {"finetune": None, "latent_prior": False, "resolution": 32, "num_inference_steps": 10,
+                                    "negative_prompt": "",
                                     "prompt_templates": ["a photo of a {classname}", "an image of a {classname}"]}
     config["experiments"]["table1"]["datasets"] = ["digits"]
     config["experiments"].update(table10={"datasets": {"Smiling": "digits_even"}, "baseline": "fakeit"},
@@ -46,17 +42,6 @@ def experiments_config() -> dict:
 TABLES = ["all", "results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table9.csv",
           "results/gap_vs_accuracy.csv", "results/fig1_clip_pca.png", "results/fig2_scaling.png",
           "results/table10.csv", "results/privacy/lira.csv", "results/privacy/copies.csv"]
-
-
-def planned_jobs(workdir, config=None, text=None, *targets) -> dict:
-    """Rule -> job count of a dry run (empty: nothing to do)."""
-    run = snakemake(workdir, "-n", *targets, config=config, text=text)
-    assert run.returncode == 0, run.stderr + run.stdout
-    text = run.stdout + run.stderr
-    if "Nothing to be done" in text:
-        return {}
-    table = text.split("Job stats:")[1].split("total")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 class Workflow:
@@ -410,105 +395,6 @@ def test_report_bundles_tables_and_figure(workflow):
         assert name in html
 
 
-def paper_config_on_skeletons(folder) -> dict:
-    """config/paper.yaml with every data root pointed at an empty skeleton of its layout
-    (folders and annotation files, no images) and every model at a folder holding only its marker
-    file: what start-up checks, not what jobs read."""
-    config = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
-    layout_files = {"cub": ["images.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt"],
-                    "pet": ["annotations/trainval.txt", "annotations/test.txt"],
-                    "cars": ["devkit/cars_meta.mat", "devkit/cars_train_annos.mat", "cars_test_annos_withlabels.mat"]}
-    layout_files["celeba"] = ["list_eval_partition.txt", "list_attr_celeba.txt"]
-    layout_dirs = {"cub": ["images"], "pet": ["images"], "cars": ["cars_train", "cars_test"],
-                   "eurosat": ["AnnualCrop"], "celeba": ["img_align_celeba"]}
-    from realfake.data import class_list
-
-    for name, ds in config["datasets"].items():
-        block = ds[ds["source"]]
-        block["root"] = str(folder / name)
-        if (folder / name).exists():  # the CelebA attributes share one root
-            continue
-        classes = class_list(block.get("classes")) or ["n01440764"]
-        dirs = [f"{s}/{c}" for s in ("train", "val") for c in classes] if ds["source"] == "image_folder" \
-            else layout_dirs[ds["source"]]
-        for rel in dirs:
-            (folder / name / rel).mkdir(parents=True)
-        for rel in layout_files.get(ds["source"], []):
-            (folder / name / rel).parent.mkdir(parents=True, exist_ok=True)
-            (folder / name / rel).touch()
-    for name, ood in config["ood_sets"].items():
-        ood["root"] = str(folder / "ood" / name)
-        (folder / "ood" / name / "n01440764").mkdir(parents=True)
-    config["experiments"]["copies"]["descriptor"] = str(folder / "sscd_disc_large.torchscript.pt")
-    (folder / "sscd_disc_large.torchscript.pt").touch()
-    from realfake.models import MODEL_FILES
-
-    for kind, (marker, _) in MODEL_FILES.items():  # model folders: their marker file only
-        config["models"][kind] = str(folder / "models" / kind)
-        (folder / "models" / kind).mkdir(parents=True)
-        (folder / "models" / kind / marker).touch()
-    for recipe in config["recipes"].values():
-        if isinstance(recipe.get("pretrained"), str):
-            recipe["pretrained"] = str(folder / "resnet50.safetensors")
-    (folder / "resnet50.safetensors").touch()
-    return config
-
-
-def test_paper_config_plans_the_whole_matrix(tmp_path):
-    """config/paper.yaml validates and plans (the roots hold only their layout's skeleton)."""
-    (tmp_path / "paper.yaml").write_text(yaml.safe_dump(paper_config_on_skeletons(tmp_path / "data")))
-    # from the repository root, where the demo's config/config.yaml also lies: it must not be merged in
-    run = subprocess.run(snakemake_cmd() + ["results/table1.csv", "results/table2.csv", "results/table3.csv",
-                                            "results/fig1_clip_pca.png", "results/fig2_scaling.png",
-                                            "--configfile", str(tmp_path / "paper.yaml"), "-n", "--forceall"],
-                         capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
-    text = run.stdout + run.stderr
-    assert "dataset=in1k" in text and "dataset=digits" not in text and "build_tiny_models" not in text
-    shards = int(re.search(r"^synthesize_shard\s+(\d+)$", text, re.M)[1])
-    # IN-1K at 10x in shards of 5,000 (2,563) dominates; every other dataset adds its own, and
-    # Fig. 2 IN-10's and IN-100's up to 10x
-    assert 2563 + 254 < shards < 3200
-    # one realfake LoRA per dataset (7), plus the plain, guided and matched ones on IN-10 and IN-100
-    assert re.search(r"^train_lora\s+(\d+)$", text, re.M)[1] == "13"
-    assert re.search(r"^fig1_clip_pca\s+1$", text, re.M) and re.search(r"^fig2_scaling\s+1$", text, re.M)
-    # Table 1's FakeIt row: vanilla SD, text-to-image, on the four fine-grained sets
-    assert "shards/00000.tar" in text and re.search(r"variant=fakeit", text)
-
-
-def test_paper_config_plans_table10_and_the_privacy_analysis(tmp_path):
-    (tmp_path / "paper.yaml").write_text(yaml.safe_dump(paper_config_on_skeletons(tmp_path / "data")))
-    run = subprocess.run(snakemake_cmd() + ["results/table10.csv", "results/privacy/lira.csv",
-                                            "results/privacy/copies.csv", "--configfile", str(tmp_path / "paper.yaml"),
-                                            "-n", "--forceall"], capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
-    text = run.stdout + run.stderr
-    jobs = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", text.split("Job stats:")[1], re.M)}
-    # a LoRA per CelebA attribute (3) and per IN-10 half (16); the IN-10 LoRA for copy detection
-    assert jobs["train_lora"] == 3 + 16 + 1 and jobs["lira_scores"] == 32
-    # Table 10: 4 classifiers per attribute; LiRA: 2 per shadow
-    assert jobs["train_classifier"] == 12 + 32 and jobs["copy_detection"] == 1
-    assert "dataset=in10-shadow15" in text and "dataset=celeba_heavy_makeup" in text
-
-
-@pytest.mark.parametrize("dataset, missing, key", [
-    ("in10", "", "datasets.in10.image_folder.root"),
-    ("in100", "val/n02869837", "datasets.in100.image_folder.splits.test"),
-    ("in10", "train/n03888257", "datasets.in10.image_folder.classes"),
-    ("cub", "classes.txt", "datasets.cub.cub.root"),
-])
-def test_missing_data_fails_the_dry_run_naming_key_and_path(tmp_path, dataset, missing, key):
-    config = paper_config_on_skeletons(tmp_path / "data")
-    gone = tmp_path / "data" / dataset / missing
-    shutil.rmtree(gone) if gone.is_dir() else gone.unlink()
-    (tmp_path / "paper.yaml").write_text(yaml.safe_dump(config))
-    run = subprocess.run(snakemake_cmd() + ["-n", "--configfile", str(tmp_path / "paper.yaml")],
-                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert run.returncode != 0
-    named = gone.parent if "/" in missing else gone  # a missing class: its split folder is named
-    assert key in run.stdout + run.stderr and str(named) in run.stdout + run.stderr
-
-
 def test_image_folder_without_splits_builds_its_manifest(tmp_path):
     from PIL import Image
 
@@ -527,25 +413,6 @@ def test_image_folder_without_splits_builds_its_manifest(tmp_path):
     manifest = pd.read_parquet(workdir / "data/pets/manifest.parquet")
     assert manifest.groupby("split").size().to_dict() == {"test": 2, "train": 6}
     assert sorted(manifest.class_name.unique()) == ["cat", "dog"]
-
-
-def test_cost_plan_counts_jobs_and_gpu_hours(tmp_path, capsys):
-    from realfake.costs import main
-
-    config = reduced_config()
-    config["costs"] = {"synthesize_shard": 36.0, "train_classifier": 0.5}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    main(["results/table1.csv", "--configfile", str(tmp_path / "config.yaml"), "--all", "--gpus", "2"])
-    table = capsys.readouterr().out
-    rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[2:]}
-    # 3 shards x 32 images x 36 s = 1 GPU-hour, in one group of 8, half an hour on 2 GPUs, 32 PNGs each
-    assert rows["synthesize_shard"][:5] == ["3", "96.0", "1.0", "1", "0.5"]
-    assert float(rows["synthesize_shard"][5]) == pytest.approx(3 * 32 * 501.5 * 1024 / 1e12, abs=0.001)
-    # 1 epoch over 80 (real), 80 (synthetic) and 160 (both) images at 32 px, 0.5 s per 224-px image
-    classifier_hours = 320 * (32 / 224) ** 2 * 0.5 / 3600
-    assert rows["train_classifier"][0] == "3" and float(rows["train_classifier"][2]) == \
-        pytest.approx(classifier_hours, abs=0.05)
-    assert rows["total"][0] == str(sum(int(r[0]) for k, r in rows.items() if k != "total"))
 
 
 def test_truncated_shard_is_named_found_and_rebuilt_alone(workflow):
@@ -606,44 +473,6 @@ def test_a_classifier_job_with_two_gpus_trains_as_two_ranks(workflow):
     assert "rank 0 INFO" in log and "rank 1 INFO" in log
     assert torch.load(target, weights_only=True)["arch"] == "resnet10t"
     workflow.restore()
-
-
-def test_killed_synthesis_keeps_finished_shards_and_resumes_identically(upstream, tmp_path):
-    """SIGKILL Snakemake and its job while it writes the 2nd of 3 shards in series; --unlock;
-    rerun: finished shards are kept, and every shard equals an uninterrupted run's bytes."""
-    config = reduced_config()
-    config["runtime"]["synthesis_batch_size"] = 4  # 8 batches a shard: time to catch one in flight
-    shards = [f"results/digits/realfake/shards/{i:05d}.tar" for i in range(3)]
-    folder = tmp_path / "results/digits/realfake/shards"
-    seed_workdir(upstream, tmp_path)
-    assert planned_jobs(tmp_path, config, None, LORA) == {}
-    cmd = snakemake_cmd() + ["--cores", "1", *shards, "--directory", str(tmp_path),
-                             "--configfile", str(tmp_path / "config.yaml")]
-    job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 600
-
-    def writing_second_shard():
-        done = [p for p in folder.glob("*.tar")] if folder.is_dir() else []
-        return len(done) == 1 and any(folder.glob(".tmp-*.partial"))
-
-    while not writing_second_shard() and time.time() < deadline and job.poll() is None:
-        time.sleep(0.02)
-    os.killpg(job.pid, signal.SIGKILL)
-    job.wait()
-    finished = sorted(p.name for p in folder.glob("*.tar"))
-    assert len(finished) == 1, finished  # killed while the second shard was being written
-    kept = (folder / finished[0]).read_bytes()
-    assert snakemake(tmp_path, "--unlock", config=config).returncode == 0
-    assert planned_jobs(tmp_path, config, None, *shards) == {"synthesize_shard": 2}
-    rerun = snakemake(tmp_path, "--cores", "2", *shards, config=config)  # one thread a job: same bytes
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert (folder / finished[0]).read_bytes() == kept and not list(folder.glob(".tmp-*"))
-    resumed = {name: (folder / name).read_bytes() for name in ("00000.tar", "00001.tar", "00002.tar")}
-    for name in resumed:
-        (folder / name).unlink()
-    again = snakemake(tmp_path, "--cores", "2", *shards, config=config)  # uninterrupted
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert all((folder / name).read_bytes() == data for name, data in resumed.items())
 
 
 def test_a_timed_out_run_names_the_jobs_still_in_flight():
