@@ -22,14 +22,13 @@ ONE_THREAD = ["--set-threads", *(f"{rule}=1" for rule in ("pretrain_tiny_sd", "p
 # local job's threads on the same 2 cores, spinning made a job take 4x its CPU time (measured)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-# ``make test`` runs three pytest-xdist workers (``-n 3``), one queue each, each at its own CPU
-# priority (niceness): the tests that bring up a real SLURM cluster (marked slow), which mostly wait
-# on its queue and the executor plugin's status checks (0: their jobs come first); the end-to-end
-# workflow tests, which share one folder built target by target, the longest queue (10); every
-# other test (19: the lowest).
+# ``make test`` runs three pytest-xdist workers (``-n 3``), one queue each: the tests that bring up
+# a real SLURM cluster (marked slow), which mostly wait on its queue and the executor plugin's
+# status checks; the end-to-end workflow tests, which share one folder built target by target; every
+# other test. The SLURM queue runs at a higher CPU priority than anything else on the machine.
 SLURM_TEST_FILES = ("tests/test_slurm.py", "tests/test_slurm_two_nodes.py")
 WORKFLOW_TEST_FILE = "tests/test_workflow.py"
-NICENESS = {"slurm": 0, "workflow": 10, "local": 19}
+SLURM_NICENESS = -10
 
 
 def is_slurm_test(nodeid: str) -> bool:
@@ -62,14 +61,16 @@ def pytest_collection_modifyitems(items):
                                 f"tests/conftest.py disagree on: {misplaced}")
 
 
+@pytest.hookimpl(tryfirst=True)  # before the fixtures: the SLURM cluster's daemons inherit it
 def pytest_runtest_setup(item):
-    """Under several workers, a test (and every job it starts) runs at its queue's niceness: the
-    SLURM jobs' run times decide when the executor plugin next polls (3 s, then 10 s more each
-    empty round), so a job slowed by a neighbour can cost the SLURM test a whole round."""
-    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
-        niceness = NICENESS[queue_of(item.nodeid)]
-        if os.getpriority(os.PRIO_PROCESS, 0) < niceness:  # raised only: lowering needs root
-            os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    """Under several workers, the SLURM queue (and the cluster and jobs it starts) runs ahead of the
+    other queues and of whatever else the machine runs: a SLURM job's run time decides when the
+    executor plugin next polls (3 s, then 10 s more each empty round), so a job slowed by a
+    neighbour costs the SLURM test a whole round. The other queues keep the default priority, so on
+    a loaded machine they slow down as any process would, never starve."""
+    parallel = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1
+    if parallel and is_slurm_test(item.nodeid) and os.geteuid() == 0:  # root only, as the SLURM tests
+        os.setpriority(os.PRIO_PROCESS, 0, SLURM_NICENESS)
 
 
 @pytest.fixture(scope="session")
