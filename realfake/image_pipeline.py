@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import math
 import random
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 import torch
 import torchvision.transforms.functional as TF
 import torchvision.transforms.v2.functional as F2
@@ -46,6 +48,7 @@ RESAMPLING_MARGIN = 8
 NO_DRAWS = (0.0, 1.0, 2.0, 3.0, 1.0, 1.0, 1.0, 0.0)
 _ORIENTATION = 0x0112
 TENSOR_FILTERS = (InterpolationMode.BILINEAR, InterpolationMode.BICUBIC)  # torch's antialiased uint8 kernels
+_RGBX = pa.list_(pa.field("RGB", pa.uint8(), nullable=False), 4)  # how PIL exports an RGB image's pixels
 
 
 def draftable(image: Image.Image) -> bool:
@@ -124,9 +127,20 @@ class DraftRandomResizedCrop:
                        interpolation)
 
 
-def hwc_tensor(image: Image.Image) -> torch.Tensor:
-    """An RGB image as uint8 [3, H, W] over its H x W x 3 pixels (channels-last memory)."""
-    return torch.from_numpy(np.array(image)).permute(2, 0, 1)
+def pixels(image: Image.Image) -> torch.Tensor:
+    """uint8 [C, H, W] over an RGB image's pixels, channels-last: PIL's own RGBX memory shared
+    through Arrow, no copy (C = 4, the 4th unused), where PIL holds the image in one block (up to
+    16 MB); else a copy of its RGB values (C = 3)."""
+    try:
+        exported = pa.array(image)
+    except (TypeError, ValueError, pa.ArrowException):
+        exported = None
+    if exported is None or exported.type != _RGBX:
+        return torch.from_numpy(np.array(image)).permute(2, 0, 1)
+    with warnings.catch_warnings():  # read-only memory: read, never written
+        warnings.simplefilter("ignore", UserWarning)
+        flat = torch.from_numpy(exported.values.to_numpy(zero_copy_only=True))
+    return flat.view(image.height, image.width, 4).permute(2, 0, 1)
 
 
 def resized(image: Image.Image, box: tuple, size: tuple, interpolation) -> torch.Tensor:
@@ -135,7 +149,7 @@ def resized(image: Image.Image, box: tuple, size: tuple, interpolation) -> torch
     Whole pixels and a bilinear or bicubic filter: torch's kernels on the cropped pixels (as
     ``device_batch`` does on the GPU); else PIL's resize of the box (fractional: a drafted decode)."""
     if interpolation in TENSOR_FILTERS and all(float(v).is_integer() for v in box):
-        return crop_and_resize(hwc_tensor(image.crop(tuple(int(v) for v in box))), None, size, interpolation)
+        return crop_and_resize(pixels(image.crop(tuple(int(v) for v in box))), None, size, interpolation)[:3]
     return TF.pil_to_tensor(image.resize(size[::-1], TF.pil_modes_mapping[interpolation], box=box))
 
 

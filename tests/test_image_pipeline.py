@@ -11,7 +11,7 @@ from PIL import Image
 
 from realfake.classifier import Recipe, TransformedShards, eval_transform, train_transform
 from realfake.data import CHECKED, open_image, upright_rgb
-from realfake.image_pipeline import batch_draws, decode_at_least, decode_top_rows, device_batch, finish_batch
+from realfake.image_pipeline import batch_draws, decode_at_least, decode_top_rows, device_batch, finish_batch, pixels
 from realfake.shards import ShardError, ShardSamples, ShardWriter, encode_image, main
 
 RECIPE = Recipe(train_resolution=224, test_resolution=224, crop_pct=0.875, hflip=0.5)
@@ -295,3 +295,16 @@ def test_an_index_without_checksums_is_read_unchecked_and_decoded_whole(tmp_path
     with pytest.warns(UserWarning, match="predates per-member checksums"):
         samples = ShardSamples([shard])
     assert CHECKED not in samples.open(0).info and samples.image(0).size == (64, 64)
+
+
+def test_pixels_share_pils_memory_and_are_copied_where_pil_splits_it():
+    """The crop reaches torch's resize over PIL's own memory (Arrow export, no copy); an image PIL
+    holds in several blocks (over 16 MB) is copied instead, with the same values."""
+    small = photo(0, (64, 48))
+    shared = pixels(small)
+    assert shared.shape == (4, 48, 64) and torch.equal(shared[:3], torch.from_numpy(np.asarray(small)).permute(2, 0, 1))
+    small.putpixel((0, 0), (9, 8, 7))
+    assert shared[:3, 0, 0].tolist() == [9, 8, 7]  # the same memory
+    big = Image.new("RGB", (2400, 2400), (1, 2, 3))
+    copied = pixels(big)
+    assert copied.shape == (3, 2400, 2400) and copied[:, -1, -1].tolist() == [1, 2, 3]
