@@ -126,7 +126,7 @@ def training_set(train, shard_paths, synthetic_images: int, real: bool, transfor
 
 
 def train_transform(recipe: Recipe, decode_on_device: bool = False):
-    """timm's training transform, JPEG drafted, to (uint8 image, jitter factors): ``finish_batch``;
+    """timm's training transform, JPEG drafted, to (uint8 image, draws: jitter factors, flip): ``finish_batch``;
     ``decode_on_device``: to (JPEG bytes, crop plan) for ``image_pipeline.device_batch``."""
     from timm.data import create_transform
 

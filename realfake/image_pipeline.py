@@ -41,9 +41,9 @@ from torchvision.transforms import ColorJitter, InterpolationMode, RandomHorizon
 from realfake.data import CHECKED, upright_rgb
 
 DRAFT_SCALES = (8, 4, 2)
-# rows decoded below the crop's box: PIL's resize of a (fractional) box reads its filter's support
-# beyond it, at most 3 taps (Lanczos) x 2 (a drafted box is under twice the output): 6 rows
-RESAMPLING_MARGIN = 8
+# PIL's resize of a box reads beyond its bottom edge up to its filter's support (Lanczos, the
+# widest: 3) in output rows, i.e. 3 x the box's rows per output row: decoded too, plus one
+RESAMPLING_SUPPORT = 3
 # the draws a batch applies, per image: torchvision's jitter op order, brightness/contrast/saturation, flip
 NO_DRAWS = (0.0, 1.0, 2.0, 3.0, 1.0, 1.0, 1.0, 0.0)
 _ORIENTATION = 0x0112
@@ -67,7 +67,9 @@ def decode_at_least(image: Image.Image, width: float, height: float, bottom: int
             # PIL picks min(W // w, H // h): floor division here makes that exactly ``scale``
             image.draft("RGB", (image.width // scale, image.height // scale))
         if bottom is not None and image.info.get(CHECKED) and image.mode == "RGB":
-            rows = math.ceil(bottom * image.height / header_height) + RESAMPLING_MARGIN
+            at_scale = image.height / header_height  # 1 / the drafted scale
+            reach = RESAMPLING_SUPPORT * max(height * at_scale, 1.0)
+            rows = math.ceil(bottom * at_scale + reach) + 1
             if rows < image.height:
                 return decode_top_rows(image, rows)
     return upright_rgb(image)

@@ -1,3 +1,4 @@
+import contextlib
 import os
 import re
 import shutil
@@ -70,7 +71,8 @@ def pytest_runtest_setup(item):
     a loaded machine they slow down as any process would, never starve."""
     parallel = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1
     if parallel and is_slurm_test(item.nodeid) and os.geteuid() == 0:  # root only, as the SLURM tests
-        os.setpriority(os.PRIO_PROCESS, 0, SLURM_NICENESS)
+        with contextlib.suppress(PermissionError):  # root without CAP_SYS_NICE (a container): as is
+            os.setpriority(os.PRIO_PROCESS, 0, SLURM_NICENESS)
 
 
 @pytest.fixture(scope="session")

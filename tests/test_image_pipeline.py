@@ -1,6 +1,7 @@
 """The classifier's image pipeline: drafted JPEG decoding keeps timm's draws and its pictures,
 every shard member is checked on read, and the device decode path crops as the CPU path does."""
 
+import gc
 import random
 
 import numpy as np
@@ -8,10 +9,19 @@ import pytest
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
+from torchvision.transforms import InterpolationMode
 
 from realfake.classifier import Recipe, TransformedShards, eval_transform, train_transform
 from realfake.data import CHECKED, open_image, upright_rgb
-from realfake.image_pipeline import batch_draws, decode_at_least, decode_top_rows, device_batch, finish_batch, pixels
+from realfake.image_pipeline import (
+    batch_draws,
+    decode_at_least,
+    decode_top_rows,
+    device_batch,
+    finish_batch,
+    pixels,
+    resized,
+)
 from realfake.shards import ShardError, ShardSamples, ShardWriter, encode_image, main
 
 RECIPE = Recipe(train_resolution=224, test_resolution=224, crop_pct=0.875, hflip=0.5)
@@ -116,6 +126,17 @@ def test_a_checked_jpeg_decodes_down_to_the_crops_bottom_only_with_the_same_pixe
         rows_decoded.append(decoded.height / lazy.height)
     print(f"rows decoded: {np.mean(rows_decoded):.2f} of the image on average; {drafted} drafted")
     assert np.mean(rows_decoded) < 0.95 and min(rows_decoded) < 0.7 and (drafted > 0) == (resolution == 112)
+
+
+def test_a_tall_box_decodes_as_far_below_as_its_filter_reaches():
+    """A box of many source rows per output row (a large image): PIL's Lanczos reads 3 output rows
+    below its edge, here 16 source rows; the rows decoded cover them, so the pixels are exact."""
+    data = encode_image(photo(7, (1600, 1600)), "jpeg", 95)
+    box, size = (0, 100, 300, 1300), (224, 224)
+    expected = resized(upright_rgb(open_image(data)), box, size, InterpolationMode.LANCZOS)
+    decoded = decode_at_least(checked(data), 300 / 224, 1200 / 224, bottom=1300)
+    assert 1300 + 16 < decoded.height < 1600
+    assert torch.equal(resized(decoded, box, size, InterpolationMode.LANCZOS), expected)
 
 
 def test_decoding_the_top_rows_gives_the_whole_decodes_rows_and_a_short_file_fails(jpegs):
@@ -305,6 +326,10 @@ def test_pixels_share_pils_memory_and_are_copied_where_pil_splits_it():
     assert shared.shape == (4, 48, 64) and torch.equal(shared[:3], torch.from_numpy(np.asarray(small)).permute(2, 0, 1))
     small.putpixel((0, 0), (9, 8, 7))
     assert shared[:3, 0, 0].tolist() == [9, 8, 7]  # the same memory
+    orphan = pixels(photo(1, (64, 48)))  # its image is gone: the tensor keeps PIL's memory alive
+    gc.collect()
+    overwriting = [photo(k, (64, 48)) for k in range(2, 6)]  # would take freed memory
+    assert torch.equal(orphan[:3], torch.from_numpy(np.asarray(photo(1, (64, 48)))).permute(2, 0, 1)), overwriting
     big = Image.new("RGB", (2400, 2400), (1, 2, 3))
     copied = pixels(big)
     assert copied.shape == (3, 2400, 2400) and copied[:, -1, -1].tolist() == [1, 2, 3]
