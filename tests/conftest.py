@@ -20,7 +20,7 @@ ONE_THREAD = ["--set-threads", *(f"{rule}=1" for rule in ("pretrain_tiny_sd", "p
 
 
 # OpenMP threads waiting at a barrier sleep at once instead of spinning: with a SLURM job's and a
-# local job's threads on the same 2 cores, spinning made a job take 4x its CPU time (measured)
+# local job's threads on the same 2 cores, spinning made a job take 4.7x its CPU time (measured)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # ``make test`` runs three pytest-xdist workers (``-n 3``), one queue each: the tests that bring up
