@@ -1,6 +1,6 @@
 """Can the LoRA path teach the demo's tiny SD the classes? Label fidelity of text-to-image.
 
-    python bench/lora_class_learning.py [--work /tmp/lora-class-learning] [--per-class 20]
+    python bench/lora_class_learning.py [--work FOLDER] [--per-class 20]
 
 Builds and pre-trains a tiny SD (``--base agnostic``: the demo's design before issue 17, every
 prompt the same, on the real digits, with a random frozen text encoder; ``--base demo``: as
@@ -12,7 +12,8 @@ text-to-image and reports:
   assigns to their intended class (chance 10 %);
 - the UNet's denoising loss with the right class prompt against a wrong one, on held-out test
   digits (the same noise and timesteps): a class-aware model has a lower loss with the right one.
-Everything is cached under ``--work``; prints a Markdown table.
+Everything is cached under ``--work`` (default: a new temporary folder, named on stderr, that is
+kept: pass it as ``--work`` to reuse its models); prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -108,12 +111,13 @@ def main(argv=None) -> list[dict]:
     from realfake.tiny_models import build_tiny_clip, build_tiny_stable_diffusion
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default="/tmp/lora-class-learning")
+    parser.add_argument("--work", help="cache folder (default: a new temporary one, kept)")
     parser.add_argument("--per-class", type=int, default=20)
     parser.add_argument("--base", choices=["agnostic", "demo"], default="agnostic")
     parser.add_argument("--only", help="comma-separated variant numbers (0-based)")
     args = parser.parse_args(argv)
-    work = Path(args.work)
+    work = Path(args.work or tempfile.mkdtemp(prefix="lora-class-learning-"))
+    print(f"work folder: {work}", file=sys.stderr)
     frame = digits_manifest(work / "digits")
     train = frame[frame.split == "train"].reset_index(drop=True)
     test = frame[frame.split == "test"].reset_index(drop=True).groupby("label").head(10).reset_index(drop=True)

@@ -19,6 +19,7 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -172,7 +173,8 @@ def bench_blip2(models: Path) -> dict:
     model, processor = Blip2ForConditionalGeneration.from_pretrained(folder).eval(), Blip2Processor.from_pretrained(folder)
     from PIL import Image
 
-    images = [Image.open(sample_image(i)).convert("RGB") for i in range(2)]
+    with tempfile.TemporaryDirectory(prefix="realfake-bench-") as tmp:
+        images = [Image.open(sample_image(Path(tmp), i)).convert("RGB") for i in range(2)]
     inputs = processor(images=images, return_tensors="pt")
     with torch.no_grad():
         seconds = timed(lambda: model.generate(**inputs, max_new_tokens=16, do_sample=False))
@@ -224,10 +226,10 @@ def bench_sscd(models: Path) -> dict:
             "gpu_gb_estimate": params * 4 / GB}
 
 
-def sample_image(seed: int):
+def sample_image(folder: Path, seed: int):
     from realfake.smoke.datasets import write_image
 
-    return write_image(Path("/tmp") / f"realfake-bench-{seed}.jpg", 500, 375, seed)
+    return write_image(folder / f"realfake-bench-{seed}.jpg", 500, 375, seed)
 
 
 def run_stage(stage: str, models: Path) -> dict:

@@ -1,6 +1,9 @@
 """Atomic output writing: write to a temporary sibling, then rename over the target.
 
-A job killed mid-write leaves at most a ``.tmp-*`` file, never a file that looks complete.
+A job killed mid-write leaves at most a ``.tmp-*`` file, never a file that looks complete. The
+temporary name is unique (``mkstemp``: two writers, even on two nodes, never share one), and its
+data reach the disk (``fsync``) before the rename, which is then made durable too: on file systems
+that may reorder them, a crash just after the rename never leaves a complete name on empty data.
 """
 
 from __future__ import annotations
@@ -28,15 +31,29 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp.unlink()  # the writer creates it (file or directory)
     try:
         yield tmp
+        durable(tmp)
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         os.replace(tmp, target)
+        durable(target.parent)
     except BaseException:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
         raise
+
+
+def durable(*paths: str | os.PathLike) -> None:
+    """fsync files, every file of folders, and folders themselves (a rename is an entry of its folder)."""
+    for path in map(Path, paths):
+        files = [p for p in path.rglob("*") if p.is_file() or p.is_dir()] + [path] if path.is_dir() else [path]
+        for item in files:
+            fd = os.open(item, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:

@@ -93,7 +93,10 @@ def launch(fn, processes: int, *, launcher: str | None = None, nodes: int = 1, w
         else:
             cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                    f"--nproc-per-node={processes}", *worker[1:]]
-        run = subprocess.run(cmd, stdout=sys.stdout, stderr=sys.stderr, env=env)
+        # the workers' lines pass through this process: the job's log stream (jobs.start_job) need not be a file
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True) as run:
+            for line in run.stdout:
+                sys.stdout.write(line)
         if run.returncode != 0:
             raise RuntimeError(f"{processes} workers of {fn.__qualname__} failed (exit {run.returncode})")
         return pickle.loads(result.read_bytes())

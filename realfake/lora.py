@@ -9,7 +9,6 @@ exactly where the interrupted one stopped, and N ranks draw what one process wou
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -21,7 +20,7 @@ from tqdm.auto import tqdm
 
 from realfake.atomic import atomic_path
 from realfake.budget import BudgetExhausted, Checkpointing, TimeBudget
-from realfake.checkpoints import resume, save_checkpoint
+from realfake.checkpoints import content_sha256, make_fingerprint, resume, save_checkpoint
 from realfake.conditioning import build_prompt, encode_text, inject_guidance
 from realfake.data import load_rgb
 from realfake.devices import pick_device, training_dtype
@@ -101,14 +100,16 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
                captions: list[str] | None = None, guidance: torch.Tensor | None = None,
                checkpoint_path: str | os.PathLike | None = None, checkpointing: Checkpointing | None = None,
                budget: TimeBudget | None = None, device: str = "auto", num_workers: int = 0,
-               loss_log: str | os.PathLike | None = None, log_every: int = 50, cpu_dtype: str = "float32") -> dict:
+               loss_log: str | os.PathLike | None = None, log_every: int = 50, cpu_dtype: str = "float32",
+               inputs: dict[str, str] | None = None) -> dict:
     """Fine-tune a LoRA on ``train`` (manifest rows) and save it with ``save_lora_weights``.
 
     ``guidance`` holds one visual-guidance vector per training image (None: no guidance).
     In a process group (``distributed.launch``) each rank takes its share of every global batch
     of ``settings.batch_size``, in whole L_MMD groups, and DDP averages the gradients.
     With a ``checkpoint_path``: a checkpoint when ``checkpointing`` says, and, when ``budget``
-    asks to stop, a checkpoint then ``BudgetExhausted``; a rerun resumes where it stopped.
+    asks to stop, a checkpoint then ``BudgetExhausted``; a rerun resumes where it stopped, if it
+    trains with the same settings on the same ``inputs`` (name -> content identity: ``lora_inputs``).
     ``loss_log``: a CSV that gets L_simple, L_MMD and gamma * L_MMD / L_simple every ``log_every`` steps.
     Precision: ``settings.mixed_precision`` on GPUs, ``cpu_dtype`` on CPUs (``devices.training_dtype``).
     """
@@ -143,7 +144,8 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
                              settings.center_crop, settings.seed)
     steps_per_epoch = max(1, len(images) // settings.batch_size)
     total_steps = settings.max_steps or settings.epochs * steps_per_epoch
-    fingerprint = json.dumps([asdict(settings), len(images), "per-sample noise"], sort_keys=True)
+    fingerprint = make_fingerprint({"lora": asdict(settings), "images": len(images), "noise": "per sample"},
+                                   inputs or {})
 
     step, weights = resume(checkpoint_path, fingerprint, optimizer, scaler)
     if weights is not None:
@@ -219,10 +221,28 @@ def train_lora_job(model: str, manifest_path, params: dict, out_path: str, capti
     guidance = (guidance_rows(guidance_path, settings.guidance_mode, train["label"], train["index"])
                 if guidance_path else None)
     return train_lora(model, train, out_path, settings, captions, guidance,
+                      inputs=lora_inputs(model, manifest_path, captions_path, guidance_path),
                       checkpoint_path=f"{out_path}.checkpoint.pt",
                       checkpointing=Checkpointing(checkpoint_every, checkpoint_minutes),
                       budget=TimeBudget(runtime_minutes, margin_minutes), device=device,
                       num_workers=num_workers, loss_log=loss_log, log_every=log_every, cpu_dtype=cpu_dtype)
+
+
+def lora_inputs(model: str, manifest_path, captions_path=None, guidance_path=None) -> dict[str, str]:
+    """The identity of what a LoRA trains on, for its checkpoint: the sha256 of the manifest, captions and
+    guidance files, and of the base model's files (a local folder, or a hub id's cached snapshot)."""
+    inputs = {"manifest": manifest_path, "captions": captions_path, "guidance": guidance_path}
+    identities = {name: content_sha256(path) for name, path in inputs.items() if path}
+    return {**identities, "base model": content_sha256(_model_folder(model))}
+
+
+def _model_folder(model: str) -> str:
+    """A model's local folder: itself, or a hub id's snapshot in the local cache (no download)."""
+    if Path(os.path.expanduser(model)).is_dir():
+        return os.path.expanduser(model)
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(model, local_files_only=True)
 
 
 def _rank_batch(settings: LoraSettings, ctx) -> int:

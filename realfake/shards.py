@@ -4,10 +4,12 @@ A shard is a WebDataset tar (``{key}.{png|jpg|webp}``, ``{key}.cls``, ``{key}.js
 sample; streamable by ``webdataset``) written with fixed tar metadata, so the same images
 give the same bytes. Beside it, written atomically with it, lies its index: a wids
 shard index (``wids-shard-index-v1``: url, nsamples, filesize, md5sum) whose entry also
-holds each member's byte offset, size and crc32 and each sample's label. Readers open shards
-from their index without scanning tar headers and check every member they read against its
-crc32 (a corrupted sample fails naming shard, member and offset); ``verify_shard`` checks a
-whole shard against its md5 and names the bad members.
+holds each member's byte offset, size and crc32 and each sample's label, and the sha256 of its
+labels. Readers open shards from their index without scanning tar headers, check on open that
+the index agrees with itself (as many labels as images, their digest, each label a class) and
+check every member they read against its crc32 (a corrupted sample fails naming shard, member
+and offset); ``verify_shard`` checks a whole shard against its md5, every index label against
+the tar's ``.cls`` member, and names the bad members.
 
 Shard ``s`` holds synthetic images ``[s*S, (s+1)*S)`` whatever the scales, so any shard
 can be regenerated alone, identically, and scales share shards.
@@ -22,11 +24,14 @@ import json
 import os
 import sys
 import tarfile
+import tempfile
 import warnings
 import zlib
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from realfake.atomic import durable
 
 INDEX_KIND = "wids-shard-index-v1"
 IMAGE_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
@@ -82,7 +87,7 @@ class ShardWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for stale in self.path.parent.glob(f".tmp-{self.path.name}-*.partial"):
             stale.unlink(missing_ok=True)
-        self.tmp = self.path.parent / f".tmp-{self.path.name}-{os.getpid()}.partial"
+        self.tmp = _unique_partial(self.path, ".partial")
         self.tar = tarfile.open(self.tmp, "w", format=tarfile.USTAR_FORMAT)
         return self
 
@@ -128,12 +133,36 @@ class ShardWriter:
             return False
         entry = {"url": self.path.name, "nsamples": len(self.keys), "filesize": self.tmp.stat().st_size,
                  "md5sum": file_md5(self.tmp), "image_format": self.image_format, "keys": self.keys,
-                 "labels": self.labels, "images": self.images, "metas": self.metas}
-        tmp_index = self.index.parent / f".tmp-{self.path.name}-{os.getpid()}.index.partial"
+                 "labels": self.labels, "labels_sha256": labels_sha256(self.labels), "images": self.images,
+                 "metas": self.metas}
+        tmp_index = _unique_partial(self.path, ".index.partial")
         tmp_index.write_text(json.dumps({"__kind__": INDEX_KIND, "wids_version": 1, "shardlist": [entry]}))
+        durable(tmp_index, self.tmp)
         os.replace(tmp_index, self.index)  # the index first: a tar that exists always has one
         os.replace(self.tmp, self.path)
+        durable(self.path.parent)
         return False
+
+
+def _unique_partial(path: Path, suffix: str) -> Path:
+    """A temporary file beside ``path`` that no other writer (another process, another node) has."""
+    fd, name = tempfile.mkstemp(prefix=f".tmp-{path.name}-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def labels_sha256(labels) -> str:
+    """The digest of a shard's labels (int64, little-endian) that its index records."""
+    import numpy as np
+
+    return hashlib.sha256(np.asarray(labels, dtype="<i8").tobytes()).hexdigest()
+
+
+def shard_identity(shard_path: str | os.PathLike) -> str:
+    """A shard's content identity, cheaply: the sha256 of its index (which holds the tar's md5,
+    every label and every member's crc32), for a checkpoint's fingerprint."""
+    with open(index_path(shard_path), "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def file_md5(path: str | os.PathLike) -> str:
@@ -145,15 +174,17 @@ def file_md5(path: str | os.PathLike) -> str:
 
 
 def read_index(shard_path: str | os.PathLike) -> dict:
-    """The shard's index entry, after checking that the shard has the size it was written with."""
+    """The shard's index entry, after checking that it agrees with itself (``check_entry``) and
+    that the shard has the size it was written with."""
     path = index_path(shard_path)
     try:
         document = json.loads(path.read_text())
         entry = document["shardlist"][0]
         if document.get("__kind__") != INDEX_KIND or entry["url"] != Path(shard_path).name:
             raise ValueError(f"not the {INDEX_KIND} of {Path(shard_path).name}")
-    except (OSError, ValueError, KeyError, IndexError) as err:
+    except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
         raise ShardError(f"shard {shard_path}: its index {path} is missing or unreadable ({err})") from err
+    check_entry(entry, shard_path)
     try:
         size = os.stat(shard_path).st_size
     except OSError as err:
@@ -164,6 +195,69 @@ def read_index(shard_path: str | os.PathLike) -> dict:
     return entry
 
 
+def check_entry(entry: dict, shard_path: str | os.PathLike) -> None:
+    """Raise ShardError unless an index entry agrees with itself: fields of the right types, as many
+    keys, labels, images and metadata members as samples, labels non-negative integers matching their
+    recorded sha256, members as [offset, size(, crc32)] within the tar. An older index without the
+    digest is accepted with a warning (``realfake-shards verify`` checks its labels against the tar)."""
+    import numpy as np
+
+    def fail(what: str):
+        raise ShardError(f"shard {shard_path}: its index {index_path(shard_path)} {what}; rebuild the shard "
+                         f"(realfake-shards verify --remove, then rerun snakemake)")
+
+    fields = {"nsamples": int, "filesize": int, "md5sum": str, "keys": list, "labels": list, "images": list,
+              "metas": list}
+    wrong = [f"{name} ({kind.__name__})" for name, kind in fields.items() if not isinstance(entry.get(name), kind)]
+    if wrong:
+        fail(f"lacks or mistypes {', '.join(wrong)}")
+    lengths = {name: len(entry[name]) for name in ("keys", "labels", "images", "metas")}
+    if any(n != entry["nsamples"] for n in lengths.values()):
+        fail(f"says nsamples {entry['nsamples']} but lists " + ", ".join(f"{n} {k}" for k, n in lengths.items()))
+    if not entry["nsamples"]:
+        return
+    labels = np.asarray(entry["labels"])
+    if labels.dtype.kind != "i" or labels.ndim != 1 or labels.min() < 0:
+        fail("holds a label that is not a non-negative integer")
+    if "labels_sha256" not in entry:
+        warnings.warn(f"shard {shard_path}: its index predates the labels' digest, so its labels are checked "
+                      f"against the tar only by realfake-shards verify", stacklevel=3)
+    elif labels_sha256(labels) != entry["labels_sha256"]:
+        fail("lists labels that do not match their recorded sha256 (edited or corrupted)")
+    for name in ("images", "metas"):
+        try:
+            locations = np.asarray(entry[name])
+        except (ValueError, TypeError, OverflowError):
+            locations = np.zeros((0,))
+        if (locations.dtype.kind != "i" or locations.ndim != 2 or locations.shape[1] not in (2, 3)
+                or locations[:, :2].min() < 0 or (locations[:, 0] + locations[:, 1]).max() > entry["filesize"]):
+            fail(f"lists {name} that are not [offset, size, crc32] within its {entry['filesize']} bytes")
+
+
+def _tar_disagreement(shard_path, entry: dict) -> str | None:
+    """Where the index and the tar's own headers disagree: a member missing or elsewhere, or a
+    label other than the ``.cls`` member's; None when they agree."""
+    ext = IMAGE_EXTENSIONS[entry.get("image_format", "png")]
+    problems = []
+    with tarfile.open(shard_path) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        if len(members) != 3 * entry["nsamples"]:
+            problems.append(f"the tar holds {len(members)} members, the index {entry['nsamples']} samples of 3")
+        for key, label, image, meta in zip(entry["keys"], entry["labels"], entry["images"], entry["metas"],
+                                           strict=True):
+            for name, location in ((f"{key}.{ext}", image), (f"{key}.json", meta)):
+                member = members.get(name)
+                if member is None or [member.offset_data, member.size] != list(location[:2]):
+                    problems.append(f"member {name} is not at byte {location[0]} as the index says")
+            cls = members.get(f"{key}.cls")
+            found = tar.extractfile(cls).read().decode(errors="replace") if cls is not None else "no .cls member"
+            if found != str(label):
+                problems.append(f"sample {key}: label {label} in the index, {found} in the tar")
+            if len(problems) >= 5:
+                break
+    return f"shard {shard_path}: its index disagrees with its tar: {'; '.join(problems)}" if problems else None
+
+
 def verify_shard(shard_path: str | os.PathLike) -> str | None:
     """What is wrong with a shard (size, checksum, index, which members), or None when it is whole."""
     try:
@@ -171,7 +265,7 @@ def verify_shard(shard_path: str | os.PathLike) -> str | None:
     except ShardError as err:
         return str(err)
     if file_md5(shard_path) == entry["md5sum"]:
-        return None
+        return _tar_disagreement(shard_path, entry)
     bad = [f"{key}.{member} at byte {location[0]}"
            for key, member, location in _members(entry) if len(location) > 2 and not _crc_matches(shard_path, location)]
     return (f"shard {shard_path}: its md5 differs from its index's (corrupted)"
@@ -194,13 +288,14 @@ def _crc_matches(shard_path, location) -> bool:
 
 
 class ShardSamples:
-    """Random access to the first ``limit`` samples of shards: (PIL image, label), by index.
+    """Random access to the first ``limit`` samples of shards: (PIL image, label), by index;
+    ``num_classes``: every label must be below it.
 
     Every member read is checked against its crc32 from the index (about 1 % of a sample's
     decode, bench/shard_io.py): a corrupted sample fails naming shard, member and byte offset.
     """
 
-    def __init__(self, shard_paths, limit: int | None = None):
+    def __init__(self, shard_paths, limit: int | None = None, num_classes: int | None = None):
         import numpy as np
 
         self.paths, locations, metas, labels = [str(p) for p in shard_paths], [], [], []
@@ -212,6 +307,10 @@ class ShardSamples:
             locations += [(number, *_with_crc(loc)) for loc in entry["images"]]
             metas += [(number, *_with_crc(loc)) for loc in entry["metas"]]
             labels += entry["labels"]
+            if num_classes is not None and entry["labels"] and max(entry["labels"]) >= num_classes:
+                raise ShardError(f"shard {path}: its index holds label {max(entry['labels'])}, but the data set "
+                                 f"has {num_classes} classes (labels 0..{num_classes - 1}): a shard of another "
+                                 f"data set?")
         if limit is not None:
             if len(locations) < limit:
                 raise ShardError(f"shards {self.paths[:3]}... hold {len(locations)} images, "

@@ -454,6 +454,9 @@ def test_training_stopped_at_its_time_limit_is_retried_and_resumes_identically(w
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stderr.count("Trying to restart job") == 4  # 80 real + 96 synthetic images, batches of 32
     assert "stopped at step 4 of 5" in run.stderr
+    log = (workdir / "logs/train_classifier/digits/realfake/x1_real/seed0.log").read_text()
+    assert all(f"===== attempt {k}, " in log for k in range(1, 6))  # every chunk's lines kept
+    assert all(f"stopped at step {k} of 5" in log for k in range(1, 5)) and "resumed from" in log
     resumed = torch.load(target, weights_only=True)["state_dict"]
     for key in uninterrupted:
         torch.testing.assert_close(resumed[key], uninterrupted[key], rtol=0, atol=0, msg=key)
