@@ -35,7 +35,7 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
         os.replace(tmp, target)
-        durable(target.parent)
+        fsync_entry(target.parent)
     except BaseException:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -45,15 +45,20 @@ def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 def durable(*paths: str | os.PathLike) -> None:
-    """fsync files, every file of folders, and folders themselves (a rename is an entry of its folder)."""
+    """fsync files, and every file and folder of folders (a ``save_pretrained`` folder before its rename)."""
     for path in map(Path, paths):
-        files = [p for p in path.rglob("*") if p.is_file() or p.is_dir()] + [path] if path.is_dir() else [path]
-        for item in files:
-            fd = os.open(item, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        for item in [*path.rglob("*"), path] if path.is_dir() else [path]:
+            if item.is_file() or item.is_dir():
+                fsync_entry(item)
+
+
+def fsync_entry(path: str | os.PathLike) -> None:
+    """fsync one file or folder (a folder: its entries, so a rename into it survives a crash)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:

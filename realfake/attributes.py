@@ -67,7 +67,7 @@ def celeba_manifest(root: str | os.PathLike, attribute: str, names: list[str] | 
 def _rows(path: Path, columns: int) -> list[list[str]]:
     if not path.is_file():
         raise DataError(f"{path} does not exist (expected CelebA's published layout)")
-    return _rows_of(path.read_text().splitlines(), columns, path)
+    return _rows_of(path.read_text().splitlines(), columns, path, 1, {"0", "1", "2"})  # 1: validation
 
 
 def _attribute_table(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -77,14 +77,23 @@ def _attribute_table(path: Path) -> tuple[list[str], list[list[str]]]:
     if len(lines) < 2:
         raise DataError(f"{path}: expected the image count, the attribute names, then one row per image")
     header = lines[1].split()
-    return header, _rows_of(lines[2:], len(header) + 1, path)
+    rows = _rows_of(lines[2:], len(header) + 1, path, 3, {"1", "-1"})
+    if lines[0].strip() != str(len(rows)):
+        raise DataError(f"{path}, line 1: expected the image count, {len(rows)} (the rows that follow), "
+                        f"got {lines[0].strip()!r}: a file cut short?")
+    return header, rows
 
 
-def _rows_of(lines: list[str], columns: int, path: Path) -> list[list[str]]:
-    rows = [line.split() for line in lines if line.strip()]
-    bad = [r for r in rows if len(r) != columns]
-    if bad:
-        raise DataError(f"{path}: expected {columns} columns per line, got {bad[0]!r}")
+def _rows_of(lines: list[str], columns: int, path: Path, first: int, values: set[str]) -> list[list[str]]:
+    """The non-blank lines (numbered from ``first``), each a name and ``columns - 1`` of ``values``."""
+    rows = []
+    for n, line in enumerate(lines, first):
+        fields = line.split()
+        if fields and (len(fields) != columns or not values.issuperset(fields[1:])):
+            raise DataError(f"{path}, line {n}: expected a file name and {columns - 1} of {sorted(values)}, "
+                            f"got {line[:80]!r}")
+        if fields:
+            rows.append(fields)
     return rows
 
 

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from realfake.atomic import torch_save
 from realfake.budget import BudgetExhausted, Checkpointing, TimeBudget
-from realfake.checkpoints import resume, save_checkpoint
+from realfake.checkpoints import file_sha256, make_fingerprint, resume, save_checkpoint
 from realfake.data import open_image
 from realfake.devices import pick_device
 from realfake.distributed import barrier, context, rank_share
@@ -88,7 +88,10 @@ class ImageList(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i):
-        return self.transform(open_image(self.paths[i])), int(self.labels[i])
+        from realfake.data import naming_image
+
+        with naming_image(self.paths[i]):  # the transform decodes: a bad file fails within it
+            return self.transform(open_image(self.paths[i])), int(self.labels[i])
 
 
 class TransformedShards(torch.utils.data.Dataset):
@@ -102,24 +105,26 @@ class TransformedShards(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, i):
+        from realfake.data import decode_errors
         from realfake.shards import ShardError
 
         try:
             return self.transform(self.samples.open(i)), int(self.samples.labels[i])
-        except OSError as err:
+        except decode_errors() as err:
             raise ShardError(f"{self.samples.describe(i)} does not decode ({err})") from err
 
 
-def training_set(train, shard_paths, synthetic_images: int, real: bool, transform):
+def training_set(train, shard_paths, synthetic_images: int, real: bool, transform, num_classes: int | None = None):
     """What a training set holds: the real train split (``real``), then the first
-    ``synthetic_images`` synthetic images of the shards (the scale's share, in index order)."""
+    ``synthetic_images`` synthetic images of the shards (the scale's share, in index order),
+    each of their labels checked below ``num_classes``."""
     from realfake.shards import ShardSamples
 
     parts = []
     if real:
         parts.append(ImageList(train["path"], train["label"], transform))
     if synthetic_images:
-        parts.append(TransformedShards(ShardSamples(shard_paths, synthetic_images), transform))
+        parts.append(TransformedShards(ShardSamples(shard_paths, synthetic_images, num_classes), transform))
     if not parts:
         raise ValueError("a training set needs real images, synthetic images or both")
     return torch.utils.data.ConcatDataset(parts)
@@ -252,7 +257,8 @@ def make_loader(dataset, num_workers: int, device: torch.device, **kwargs):
 def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: Recipe,
                      out_path: str | os.PathLike, checkpoint_path: str | os.PathLike | None = None,
                      device: str = "auto", num_workers: int = 0, checkpointing: Checkpointing | None = None,
-                     budget: TimeBudget | None = None, decode_on_device: bool = False) -> dict:
+                     budget: TimeBudget | None = None, decode_on_device: bool = False,
+                     inputs: dict[str, str] | None = None) -> dict:
     """Train on ``dataset`` (its transform set by the caller from ``train_transform``, with the
     same ``decode_on_device``: JPEG decoded, cropped and flipped on the training device).
 
@@ -261,7 +267,8 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
     count (BatchNorm statistics per rank, as the paper's 128 per GPU; ``sync_batchnorm`` syncs).
     With a ``checkpoint_path``: a checkpoint (rank 0) at each epoch's end and when
     ``checkpointing`` says, and, when ``budget`` asks to stop, a checkpoint then
-    ``BudgetExhausted``; a rerun resumes.
+    ``BudgetExhausted``; a rerun resumes, if it trains with the same recipe on the same ``inputs``
+    (name -> content identity of each file ``dataset`` reads: ``classifier_inputs``).
     """
     ctx = context()
     if recipe.batch_size % ctx.world_size:
@@ -276,7 +283,8 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
     samples = EpochSeeded(dataset, recipe.seed)
     steps_per_epoch = len(epoch_batches(len(samples), recipe.batch_size, recipe.seed, 0))
     total_steps = recipe.epochs * steps_per_epoch
-    fingerprint = json.dumps([asdict(recipe), len(dataset), num_classes, "steps"], sort_keys=True, default=str)
+    fingerprint = make_fingerprint({"recipe": asdict(recipe), "images": len(dataset), "classes": num_classes,
+                                    "progress": "steps"}, inputs or {})
     step, weights = resume(checkpoint_path, fingerprint, optimizer, scaler)
     if weights is not None:
         model.load_state_dict(weights)
@@ -336,14 +344,24 @@ def train_classifier_job(manifest_path, shard_paths: list[str], params: dict, ou
 
     recipe = Recipe(**params["recipe"])
     manifest = read_manifest(manifest_path)
-    dataset = training_set(manifest[manifest["split"] == "train"], shard_paths, params["synthetic_images"],
-                           params["real"], train_transform(recipe, decode_on_device))
     names = class_names(manifest)
+    dataset = training_set(manifest[manifest["split"] == "train"], shard_paths, params["synthetic_images"],
+                           params["real"], train_transform(recipe, decode_on_device), len(names))
+    inputs = classifier_inputs(manifest_path, shard_paths if params["synthetic_images"] else [])
     stats = train_classifier(dataset, len(names), names, recipe, out_path, checkpoint_path=f"{out_path}.checkpoint.pt",
                              device=device, num_workers=num_workers,
                              checkpointing=Checkpointing(every_minutes=checkpoint_minutes),
-                             budget=TimeBudget(runtime_minutes, margin_minutes), decode_on_device=decode_on_device)
+                             budget=TimeBudget(runtime_minutes, margin_minutes), decode_on_device=decode_on_device,
+                             inputs=inputs)
     return {**stats, "images": len(dataset)}
+
+
+def classifier_inputs(manifest_path, shard_paths) -> dict[str, str]:
+    """The identity of what a classifier trains on, for its checkpoint: the manifest's sha256 (which
+    images, which labels) and each shard's (its index's sha256: the tar's md5, every label and crc32)."""
+    from realfake.shards import shard_identity
+
+    return {"manifest": file_sha256(manifest_path), **{f"shard {p}": shard_identity(p) for p in shard_paths}}
 
 
 def _distributed(model, recipe: Recipe, ctx, dev):
@@ -425,7 +443,7 @@ def label_fidelity(classifier_path, shard_paths, synthetic_images: int, batch_si
     from realfake.shards import ShardSamples
 
     model, recipe = load_classifier(classifier_path, device)
-    images = TransformedShards(ShardSamples(shard_paths, synthetic_images), eval_transform(recipe))
+    images = TransformedShards(ShardSamples(shard_paths, synthetic_images, model.num_classes), eval_transform(recipe))
     return evaluate(model, images, batch_size, num_workers)
 
 

@@ -31,7 +31,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from realfake.atomic import durable
+from realfake.atomic import durable, fsync_entry
 
 INDEX_KIND = "wids-shard-index-v1"
 IMAGE_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
@@ -140,7 +140,7 @@ class ShardWriter:
         durable(tmp_index, self.tmp)
         os.replace(tmp_index, self.index)  # the index first: a tar that exists always has one
         os.replace(self.tmp, self.path)
-        durable(self.path.parent)
+        fsync_entry(self.path.parent)
         return False
 
 
@@ -350,20 +350,22 @@ class ShardSamples:
     def open(self, i: int):
         """Sample ``i``'s image, lazily opened (header read, not decoded): for ``draft`` decoding;
         marked ``CHECKED`` when its crc32 was checked."""
-        from realfake.data import CHECKED, open_image
+        from realfake.data import CHECKED, decode_errors, open_image
 
         try:
             image = open_image(self.encoded(i))
-        except OSError as err:
+        except decode_errors() as err:
             raise ShardError(f"{self.describe(i)} is not an image ({err})") from err
         if self.locations[i][3] >= 0:  # its bytes matched the crc32 of when they were written
             image.info[CHECKED] = True
         return image
 
     def image(self, i: int):
+        from realfake.data import decode_errors
+
         try:
             return self.open(i).convert("RGB")
-        except OSError as err:
+        except decode_errors() as err:
             raise ShardError(f"{self.describe(i)} does not decode ({err})") from err
 
     def meta(self, i: int) -> dict:

@@ -274,7 +274,8 @@ def test_training_decodes_on_the_device_when_asked_and_refuses_png(tmp_path):
     with ShardWriter(tmp_path / "png.tar", "png") as sink:
         sink.write("000000000", photo(0, (32, 32)), 0, {})
     dataset = training_set(None, [tmp_path / "png.tar"], 1, False, train_transform(recipe, decode_on_device=True))
-    with pytest.raises(ValueError, match="runtime.decode_on_device decodes JPEG only; this image is PNG"):
+    with pytest.raises(ShardError, match=r"png.tar: member 000000000.png at byte 512 does not decode \(runtime."
+                                         r"decode_on_device decodes JPEG only; this image is PNG"):
         dataset[0]
 
 

@@ -107,3 +107,12 @@ def test_writers_use_unique_temporary_names(tmp_path):
         second.__exit__(None, None, None)
     assert ShardSamples([tmp_path / "s.tar"]).labels.tolist() == [3]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.index.json", "s.tar"]
+
+
+def test_a_decompression_bomb_member_is_a_shard_error_naming_the_member(tmp_path, monkeypatch):
+    """PIL's DecompressionBombError is no OSError: it escaped the readers' handling."""
+    shard = _shard(tmp_path / "00000.tar")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 16)  # 8x8 = 64 pixels: over twice the limit
+    with pytest.raises(ShardError, match=r"00000.tar: member 000000002.png at byte \d+ is not an image "
+                                         r"\(.*decompression bomb"):
+        ShardSamples([shard]).image(2)
