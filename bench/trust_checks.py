@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--model-gib", type=float, default=1.0)
     args = parser.parse_args()
 
-    from realfake.checkpoints import content_sha256, file_sha256
+    from realfake.digests import content_sha256, file_sha256
     from realfake.shards import ShardSamples, check_entry, index_path, read_index, shard_identity
 
     with tempfile.TemporaryDirectory(prefix="trust-checks-") as tmp:

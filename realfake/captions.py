@@ -8,7 +8,7 @@ from tqdm.auto import tqdm
 
 from realfake.data import load_rgb
 from realfake.devices import inference_dtype, pick_device
-from realfake.models import resolve_model
+from realfake.models import pretrained_source
 
 
 @torch.no_grad()
@@ -18,11 +18,11 @@ def caption_images(model: str, image_paths: list[str], max_new_tokens: int = 16,
     """One greedy caption per image, no text prompt (the paper's BLIP-2 settings)."""
     from transformers import Blip2ForConditionalGeneration, Blip2Processor
 
-    model = resolve_model(model, "BLIP-2")
+    model, pin = pretrained_source(model, "BLIP-2")
     dev = pick_device(device)
-    processor = Blip2Processor.from_pretrained(model)
+    processor = Blip2Processor.from_pretrained(model, **pin)
     captioner = Blip2ForConditionalGeneration.from_pretrained(
-        model, dtype=inference_dtype(dev, dtype, cpu_dtype)).to(dev).eval()
+        model, dtype=inference_dtype(dev, dtype, cpu_dtype), **pin).to(dev).eval()
     captions = []
     for start in tqdm(range(0, len(image_paths), batch_size), desc="captions"):
         images = [load_rgb(p) for p in image_paths[start:start + batch_size]]

@@ -10,10 +10,8 @@ re-queued after a config edit or a rebuilt input starts afresh instead of resumi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import torch
@@ -21,25 +19,6 @@ import torch
 from realfake.atomic import torch_save
 
 log = logging.getLogger(__name__)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def content_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file, or of a folder's files (their relative names and contents, hidden
-    files left out): the identity of a manifest, a guidance file, a ``save_pretrained`` folder."""
-    path = Path(path)
-    if not path.is_dir():
-        return file_sha256(path)
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        relative = file.relative_to(path)
-        if not any(part.startswith(".") for part in relative.parts):
-            digest.update(f"{relative.as_posix()}\0{file_sha256(file)}\n".encode())
-    return digest.hexdigest()
 
 
 def make_fingerprint(settings: dict, inputs: dict[str, str]) -> dict:

@@ -21,9 +21,10 @@ from tqdm.auto import tqdm
 
 from realfake.atomic import torch_save
 from realfake.budget import BudgetExhausted, Checkpointing, TimeBudget
-from realfake.checkpoints import file_sha256, make_fingerprint, resume, save_checkpoint
+from realfake.checkpoints import make_fingerprint, resume, save_checkpoint
 from realfake.data import open_image
 from realfake.devices import pick_device
+from realfake.digests import file_sha256
 from realfake.distributed import barrier, context, rank_share
 from realfake.image_pipeline import (
     DevicePlanTransform,

@@ -60,7 +60,10 @@ def validate(config: dict, where: str = "config") -> None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        raise ConfigError(f"{where}: {key}: {error.message}")
+        # "is not valid under any of the given schemas" says nothing: the key's description does
+        hint = f" (expected {error.schema['description']})" if error.validator in ("oneOf", "anyOf") \
+            and "description" in error.schema else ""
+        raise ConfigError(f"{where}: {key}: {error.message}{hint}")
 
 
 def complete(instance, node: dict, root: dict | None = None):

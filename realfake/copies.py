@@ -4,6 +4,8 @@ Descriptors are L2-normalised, similarity is their inner product (cosine). SSCD 
 2022) is loaded as the TorchScript file its authors publish (``sscd_disc_large.torchscript.pt``:
 ResNeXt101, 1024-d; the weights carry a non-commercial licence and cannot be downloaded here),
 with their recommended square 320-px preprocessing; the demo uses CLIP image features instead.
+A TorchScript file runs code when it is loaded: it is loaded only if its SHA-256 is the one the
+config names (checked at start-up and again here, right before the load).
 SSCD's authors give 0.75 as the similarity above which DISC pairs are copies with 90 % precision
 (for sscd_disc_mixup); CLIP similarities have no such calibration, so the summary also reports
 the held-out real test images against the training set: the similarity of images that are
@@ -15,8 +17,6 @@ that source image is reported apart from the similarity to every other training 
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import torch
@@ -24,10 +24,11 @@ import torch
 SSCD_MEAN, SSCD_STD, SSCD_SIZE = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), 320
 
 
-def descriptors(descriptor: str, clip_model: str, images: list, batch_size: int = 64,
+def descriptors(descriptor: str | dict, clip_model: str, images: list, batch_size: int = 64,
                 device: str = "auto") -> torch.Tensor:
     """L2-normalised copy descriptors [images, d] of image files or PIL images.
-    ``descriptor``: ``clip`` (``clip_model``'s image features) or an SSCD TorchScript path."""
+    ``descriptor``: ``clip`` (``clip_model``'s image features) or an SSCD TorchScript file as
+    ``{"path": ..., "sha256": ...}`` (``experiments.copies.descriptor``)."""
     if descriptor == "clip":
         from realfake.guidance import clip_image_embeddings
 
@@ -38,14 +39,20 @@ def descriptors(descriptor: str, clip_model: str, images: list, batch_size: int 
 
 
 @torch.no_grad()
-def _torchscript_descriptors(path: str | os.PathLike, images: list, batch_size: int, device: str) -> torch.Tensor:
+def _torchscript_descriptors(descriptor: dict, images: list, batch_size: int, device: str) -> torch.Tensor:
+    """A TorchScript file runs code when it is loaded: it loads only if its SHA-256 is the configured one."""
     from torchvision import transforms
 
     from realfake.data import rgb_batches
     from realfake.devices import pick_device
+    from realfake.models import verify_file_sha256
 
+    if not isinstance(descriptor, dict):
+        raise ValueError(f"experiments.copies.descriptor: {descriptor!r} is neither clip nor a TorchScript file "
+                         f"given as {{path: ..., sha256: ...}}")
     dev = pick_device(device)
-    model = torch.jit.load(str(path), map_location=dev).eval()
+    verify_file_sha256(descriptor["path"], descriptor["sha256"], "experiments.copies.descriptor")
+    model = torch.jit.load(str(descriptor["path"]), map_location=dev).eval()
     transform = transforms.Compose([transforms.Resize([SSCD_SIZE, SSCD_SIZE]), transforms.ToTensor(),
                                     transforms.Normalize(SSCD_MEAN, SSCD_STD)])
     return torch.cat([model(torch.stack([transform(im) for im in batch]).to(dev)).float().cpu()
@@ -136,7 +143,7 @@ class _ShardImages:
         return [self.samples.image(i) for i in range(*window.indices(len(self.samples)))]
 
 
-def real_descriptors(descriptor: str, clip_model: str, manifest_path, batch_size: int = 64,
+def real_descriptors(descriptor: str | dict, clip_model: str, manifest_path, batch_size: int = 64,
                      device: str = "auto") -> dict[str, torch.Tensor]:
     """Descriptors of the real train and test images (the search set and the reference)."""
     from realfake.data import read_manifest
@@ -152,7 +159,7 @@ def centred(features: torch.Tensor, real_train: torch.Tensor, center: bool) -> t
     return torch.nn.functional.normalize(features - real_train.mean(0), dim=1)
 
 
-def copy_detection(descriptor: str, clip_model: str, real: dict[str, torch.Tensor], shard_paths,
+def copy_detection(descriptor: str | dict, clip_model: str, real: dict[str, torch.Tensor], shard_paths,
                    synthetic_images: int, latent_prior: bool, top_k: int = 5, center: bool = False,
                    batch_size: int = 64, device: str = "auto") -> pd.DataFrame:
     """Every synthetic image's source similarity (img2img only) and nearest real training images."""

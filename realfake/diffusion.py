@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from realfake.models import resolve_model
+from realfake.models import pretrained_source
 
 
 @dataclass
@@ -19,17 +19,17 @@ class SDComponents:
 
 
 def load_sd_components(model: str) -> SDComponents:
-    """Load the parts of a Stable Diffusion folder or hub id that training needs."""
+    """Load the parts of a Stable Diffusion folder or hub id (``owner/name@revision``: that commit) that training needs."""
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    model = resolve_model(model, "Stable Diffusion")
+    model, pin = pretrained_source(model, "Stable Diffusion")
     return SDComponents(
-        tokenizer=CLIPTokenizer.from_pretrained(model, subfolder="tokenizer"),
-        text_encoder=CLIPTextModel.from_pretrained(model, subfolder="text_encoder"),
-        vae=AutoencoderKL.from_pretrained(model, subfolder="vae"),
-        unet=UNet2DConditionModel.from_pretrained(model, subfolder="unet"),
-        noise_scheduler=DDPMScheduler.from_pretrained(model, subfolder="scheduler"),
+        tokenizer=CLIPTokenizer.from_pretrained(model, subfolder="tokenizer", **pin),
+        text_encoder=CLIPTextModel.from_pretrained(model, subfolder="text_encoder", **pin),
+        vae=AutoencoderKL.from_pretrained(model, subfolder="vae", **pin),
+        unet=UNet2DConditionModel.from_pretrained(model, subfolder="unet", **pin),
+        noise_scheduler=DDPMScheduler.from_pretrained(model, subfolder="scheduler", **pin),
     )
 
 

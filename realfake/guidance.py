@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from realfake.atomic import atomic_path
 from realfake.data import rgb_batches
 from realfake.devices import pick_device
-from realfake.models import resolve_model
+from realfake.models import pretrained_source
 
 GUIDANCE_MODES = ("class_mean", "per_image")
 
@@ -27,10 +27,10 @@ def clip_image_embeddings(model: str, images: list, batch_size: int = 64,
     """
     from transformers import CLIPImageProcessor, CLIPVisionModelWithProjection
 
-    model = resolve_model(model, "CLIP")
+    model, pin = pretrained_source(model, "CLIP")
     dev = pick_device(device)
-    processor = CLIPImageProcessor.from_pretrained(model)
-    encoder = CLIPVisionModelWithProjection.from_pretrained(model).to(dev).eval()
+    processor = CLIPImageProcessor.from_pretrained(model, **pin)
+    encoder = CLIPVisionModelWithProjection.from_pretrained(model, **pin).to(dev).eval()
     chunks = []
     for batch in tqdm(rgb_batches(images, batch_size), total=-(-len(images) // batch_size), desc="CLIP embeddings"):
         pixels = processor(images=batch, return_tensors="pt").pixel_values.to(dev)

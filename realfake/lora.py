@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from realfake.atomic import atomic_path
 from realfake.budget import BudgetExhausted, Checkpointing, TimeBudget
-from realfake.checkpoints import content_sha256, make_fingerprint, resume, save_checkpoint
+from realfake.checkpoints import make_fingerprint, resume, save_checkpoint
 from realfake.conditioning import build_prompt, encode_text, inject_guidance
 from realfake.data import load_rgb
 from realfake.devices import pick_device, training_dtype
@@ -32,7 +32,9 @@ from realfake.diffusion import (
     noise_residual,
     to_diffusion_pixels,
 )
+from realfake.digests import content_sha256
 from realfake.distributed import barrier, context, rank_share
+from realfake.jobs import history_path
 from realfake.seeds import derive_seed
 
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -237,12 +239,16 @@ def lora_inputs(model: str, manifest_path, captions_path=None, guidance_path=Non
 
 
 def _model_folder(model: str) -> str:
-    """A model's local folder: itself, or a hub id's snapshot in the local cache (no download)."""
+    """A model's local folder: itself, or a hub id's snapshot (``owner/name@revision``: that one) in
+    the local cache (no download)."""
     if Path(os.path.expanduser(model)).is_dir():
         return os.path.expanduser(model)
     from huggingface_hub import snapshot_download
 
-    return snapshot_download(model, local_files_only=True)
+    from realfake.models import split_revision
+
+    repo_id, revision = split_revision(model)
+    return snapshot_download(repo_id, revision=revision, local_files_only=True)
 
 
 def _rank_batch(settings: LoraSettings, ctx) -> int:
@@ -284,7 +290,9 @@ def training_subset(train, captions, guidance, fraction: float, seed: int):
 
 class LossLog:
     """L_simple, L_MMD and the weighted ratio gamma * L_MMD / L_simple every N steps and at the end: a CSV
-    (a run resumed at step k keeps the rows up to k and goes on) and TensorBoard where installed."""
+    (a run resumed at step k keeps the rows up to k and goes on) and TensorBoard where installed.
+    Snakemake deletes the CSV (a rule's log) before each attempt, so its rows also go to the job's
+    hidden history beside it (``jobs.history_path``), from which a resumed run takes them back."""
 
     COLUMNS = ["step", "loss", "l_simple", "l_mmd", "weighted_mmd_ratio"]
 
@@ -292,9 +300,12 @@ class LossLog:
         self.path, self.every, self.mmd_weight, self.board = path, every, mmd_weight, None
         if path is None:
             return
-        rows = Path(path).read_text().splitlines()[1:] if resumed_at and Path(path).exists() else []
+        self.files = [Path(path), history_path(path)]
+        earlier = next((f for f in self.files if f.exists()), None) if resumed_at else None
+        rows = earlier.read_text().splitlines()[1:] if earlier else []
         kept = [r for r in rows if int(r.split(",")[0]) <= resumed_at]
-        Path(path).write_text("\n".join([",".join(self.COLUMNS), *kept]) + "\n")
+        for file in self.files:
+            file.write_text("\n".join([",".join(self.COLUMNS), *kept]) + "\n")
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -308,8 +319,9 @@ class LossLog:
             return
         ratio = self.mmd_weight * values["l_mmd"] / max(values["l_simple"], 1e-12)
         row = [step, values["loss"], values["l_simple"], values["l_mmd"], ratio]
-        with open(self.path, "a") as f:
-            f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n")
+        for file in self.files:
+            with open(file, "a") as f:
+                f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n")
         if self.board is not None:
             for name, value in zip(self.COLUMNS[1:], row[1:], strict=True):
                 self.board.add_scalar(name, value, step)
@@ -335,6 +347,27 @@ def save_lora(unet, out_path: str | os.PathLike) -> None:
 
 
 def load_lora(pipe, lora_path: str | os.PathLike) -> None:
-    """Load a LoRA file written by ``save_lora`` into a stock diffusers pipeline."""
+    """Load a LoRA file written by ``save_lora`` into a stock diffusers pipeline. When some of the
+    file's layers match none of the model's (a LoRA of another base model, renamed keys), diffusers
+    only warns and generation runs without them: every LoRA matrix of the file must attach."""
+    from safetensors import safe_open
+
     lora_path = Path(lora_path)
-    pipe.load_lora_weights(str(lora_path.parent), weight_name=lora_path.name)
+    model = getattr(pipe, "name_or_path", None) or "the pipeline's model"
+
+    def attached() -> int:
+        return sum(1 for part in pipe.components.values() if isinstance(part, torch.nn.Module)
+                   for name, _ in part.named_parameters() if ".lora_A." in name or ".lora_B." in name)
+
+    before = attached()
+    try:
+        pipe.load_lora_weights(str(lora_path.parent), weight_name=lora_path.name)
+    except (RuntimeError, ValueError) as err:  # other shapes, or no layer of the model matched
+        raise ValueError(f"LoRA {lora_path} does not fit {model} (a LoRA trained on another base model?): "
+                         f"{' '.join(str(err).split())[:300]}") from err
+    with safe_open(str(lora_path), framework="pt") as f:
+        keys = f.keys()
+    in_file = sum(1 for key in keys if "lora" in key and key.endswith(".weight"))
+    if (loaded := attached() - before) != in_file:
+        raise ValueError(f"LoRA {lora_path} does not fit {model}: {loaded} of its {in_file} LoRA matrices attached "
+                         f"to the model's layers (a LoRA trained on another base model, or its keys renamed?)")

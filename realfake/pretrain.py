@@ -22,6 +22,7 @@ from realfake.atomic import atomic_path
 from realfake.conditioning import build_prompt, encode_text
 from realfake.diffusion import diffusion_losses, load_sd_components, noise_residual, to_diffusion_pixels
 from realfake.splits import digits_split
+from realfake.tiny_models import mark_tiny
 
 STYLES = ("real", "slanted_thin")
 
@@ -107,6 +108,7 @@ def pretrain_tiny_sd(model: str, out_dir: str | os.PathLike, images: list, label
                                                    text_encoder=parts.text_encoder, safety_checker=None, requires_safety_checker=False)
     with atomic_path(out_dir) as tmp:
         pipe.save_pretrained(tmp)
+        mark_tiny(tmp)
     return stats
 
 
@@ -184,6 +186,7 @@ def pretrain_tiny_clip(model: str, out_dir: str | os.PathLike, images: list, lab
         clip.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        mark_tiny(tmp)
     return {"clip_loss": float(loss), "train_zero_shot_top1": accuracy}
 
 

@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from realfake.atomic import durable, fsync_entry
+from realfake.digests import file_sha256
 
 INDEX_KIND = "wids-shard-index-v1"
 IMAGE_EXTENSIONS = {"png": "png", "jpeg": "jpg", "webp": "webp"}
@@ -161,8 +162,7 @@ def labels_sha256(labels) -> str:
 def shard_identity(shard_path: str | os.PathLike) -> str:
     """A shard's content identity, cheaply: the sha256 of its index (which holds the tar's md5,
     every label and every member's crc32), for a checkpoint's fingerprint."""
-    with open(index_path(shard_path), "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    return file_sha256(index_path(shard_path))
 
 
 def file_md5(path: str | os.PathLike) -> str:

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from realfake.conditioning import build_prompt, encode_text, inject_guidance, match_negative
 from realfake.data import load_rgb
 from realfake.devices import inference_dtype, pick_device
-from realfake.models import resolve_model
+from realfake.models import pretrained_source
 from realfake.seeds import derive_seed
 from realfake.shards import ShardWriter, shard_range
 
@@ -79,8 +79,9 @@ def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, devic
                   "dpm": DPMSolverMultistepScheduler}
     dev = pick_device(device)
     cls = StableDiffusionImg2ImgPipeline if settings.latent_prior else StableDiffusionPipeline
-    pipe = cls.from_pretrained(resolve_model(model, "Stable Diffusion"), safety_checker=None,
-                               requires_safety_checker=False, dtype=inference_dtype(dev, dtype, cpu_dtype))
+    model, pin = pretrained_source(model, "Stable Diffusion")
+    pipe = cls.from_pretrained(model, safety_checker=None, requires_safety_checker=False,
+                               dtype=inference_dtype(dev, dtype, cpu_dtype), **pin)
     pipe.scheduler = schedulers[settings.scheduler].from_config(pipe.scheduler.config)
     if lora_path is not None:
         from realfake.lora import load_lora

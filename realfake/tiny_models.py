@@ -2,7 +2,8 @@
 
 The embedded demo cannot download Stable Diffusion, CLIP or BLIP-2, so it builds miniature
 models of the same classes and saves them with ``save_pretrained``. Every stage then loads
-them with the same ``from_pretrained(path)`` code that loads the real model ids.
+them with the same ``from_pretrained(path)`` code that loads the real model ids. Each folder
+gets ``models.TINY_MARKER``: the workflow deletes a folder to rebuild it only if it holds one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import torch
 
 from realfake.atomic import atomic_path
+from realfake.models import TINY_MARKER
 
 CLIP_BOS, CLIP_EOS = 49406, 49407  # <|startoftext|>, <|endoftext|> in CLIP's BPE vocabulary
 CLIP_MAX_LENGTH = 77
@@ -61,6 +63,11 @@ def write_clip_tokenizer(out_dir: str | os.PathLike) -> None:
     tokenizer.save_pretrained(out_dir)
 
 
+def mark_tiny(folder: str | os.PathLike) -> None:
+    """Mark a folder as built here (``models.check_tiny_target``: only such a folder is rebuilt)."""
+    (Path(folder) / TINY_MARKER).write_text("built by realfake's tiny-model builders: safe to delete and rebuild\n")
+
+
 def tiny_text_encoder(hidden_size: int):
     from transformers import CLIPTextConfig, CLIPTextModel
 
@@ -102,6 +109,7 @@ def build_tiny_stable_diffusion(out_dir: str | os.PathLike, resolution: int = 32
             safety_checker=None, feature_extractor=None, requires_safety_checker=False,
         )
         pipe.save_pretrained(tmp)
+        mark_tiny(tmp)
 
 
 def build_tiny_clip(out_dir: str | os.PathLike, resolution: int = 32, projection_dim: int = 64,
@@ -122,6 +130,7 @@ def build_tiny_clip(out_dir: str | os.PathLike, resolution: int = 32, projection
         CLIPTokenizer.from_pretrained(tmp)  # checks the folder loads as the real one does
         CLIPModel(config).save_pretrained(tmp)
         processor.save_pretrained(tmp)
+        mark_tiny(tmp)
 
 
 def build_tiny_blip2(out_dir: str | os.PathLike, resolution: int = 32, seed: int = 0) -> None:
@@ -160,3 +169,4 @@ def build_tiny_blip2(out_dir: str | os.PathLike, resolution: int = 32, seed: int
                                    num_query_tokens=num_query_tokens)
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
+        mark_tiny(tmp)

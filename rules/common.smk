@@ -51,7 +51,8 @@ def model_folder(kind):
 
 
 def model_name(kind):
-    """params: the model folder that is this job's input, or the configured hub id."""
+    """params: the model folder that is this job's input, or the configured hub id (with its
+    ``@revision``, so pinning another commit reruns the jobs that load it)."""
     return lambda wildcards, input: (
         str(input.model) if input.model else config["models"][kind]
     )
@@ -140,7 +141,8 @@ def lira_scores_of(trainset_kind):
 
 
 def copy_descriptor():
-    return plan.experiment(config, "copies")["descriptor"]
+    """clip, or the TorchScript file as {path, sha256}: a params value, so a new hash reruns."""
+    return canonical(plan.experiment(config, "copies")["descriptor"])
 
 
 def copy_model_input(wildcards):

@@ -3,7 +3,7 @@ from realfake.captions import caption_images, captions_frame
 from realfake.data import read_manifest
 from realfake.jobs import start_job
 
-log = start_job(snakemake.log[0], snakemake.threads, snakemake.attempt)
+log = start_job(snakemake.log[0], snakemake.threads)
 runtime = snakemake.config["runtime"]
 train = read_manifest(snakemake.input.manifest, "train")
 captions = caption_images(snakemake.params.model, train["path"].tolist(),

@@ -2,7 +2,7 @@ from realfake.data import class_names, read_manifest
 from realfake.guidance import class_means, clip_image_embeddings, save_guidance
 from realfake.jobs import start_job
 
-log = start_job(snakemake.log[0], snakemake.threads, snakemake.attempt)
+log = start_job(snakemake.log[0], snakemake.threads)
 runtime, g = snakemake.config["runtime"], snakemake.params.guidance
 manifest = read_manifest(snakemake.input.manifest)
 train = manifest[manifest["split"] == "train"]

@@ -6,7 +6,7 @@ from realfake.copies import closest_pairs, copies_table, plot_grid
 from realfake.data import read_manifest
 from realfake.jobs import start_job
 
-log = start_job(snakemake.log[0], snakemake.threads, snakemake.attempt)
+log = start_job(snakemake.log[0], snakemake.threads)
 p = snakemake.params
 sets = {label: pd.read_parquet(path) for label, path in zip(p.labels, snakemake.input.sets, strict=True)}
 table = copies_table(sets, load_file(snakemake.input.real), p.copies["threshold"], p.copies["center"])

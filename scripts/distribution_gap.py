@@ -3,7 +3,7 @@ from realfake.data import read_manifest
 from realfake.gap import distribution_gap, pca_plot
 from realfake.jobs import start_job
 
-log = start_job(snakemake.log[0], snakemake.threads, snakemake.attempt)
+log = start_job(snakemake.log[0], snakemake.threads)
 runtime, wc, g = snakemake.config["runtime"], snakemake.wildcards, snakemake.params.gap
 train = read_manifest(snakemake.input.manifest, "train")
 gap, real, synthetic = distribution_gap(snakemake.params.model, train["path"].tolist(), snakemake.input.shards,

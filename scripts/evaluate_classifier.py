@@ -4,7 +4,7 @@ from realfake.data import read_manifest
 from realfake.jobs import start_job
 from realfake.ood import kept_classes
 
-log = start_job(snakemake.log[0], snakemake.threads, snakemake.attempt)
+log = start_job(snakemake.log[0], snakemake.threads)
 runtime, wc = snakemake.config["runtime"], snakemake.wildcards
 model, recipe = load_classifier(snakemake.input.classifier, runtime["device"])
 test = read_manifest(snakemake.input.manifest, "test")

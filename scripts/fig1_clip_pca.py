@@ -2,7 +2,7 @@ from realfake.data import read_manifest
 from realfake.gap import pca_plot, sampled_features
 from realfake.jobs import start_job
 
-log = start_job(snakemake.log[0], snakemake.threads, snakemake.attempt)
+log = start_job(snakemake.log[0], snakemake.threads)
 runtime, g, sets = snakemake.config["runtime"], snakemake.params.gap, snakemake.params.sets
 train = read_manifest(snakemake.input.manifest, "train")
 synthetic = {f"{label} ({s['variant']})": (snakemake.input[label], s["images"]) for label, s in sets.items()}

@@ -2,7 +2,7 @@ from realfake.atomic import write_parquet
 from realfake.jobs import start_job
 from realfake.privacy import model_scores
 
-log = start_job(snakemake.log[0], snakemake.threads, snakemake.attempt)
+log = start_job(snakemake.log[0], snakemake.threads)
 runtime = snakemake.config["runtime"]
 scores = model_scores(snakemake.input.classifier, snakemake.input.manifest, runtime["eval_batch_size"],
                       runtime["num_workers"], runtime["device"])

@@ -2,7 +2,7 @@ from realfake.data import DIGIT_NAMES
 from realfake.jobs import start_job
 from realfake.pretrain import digit_images, pretrain_tiny_clip, train_split_digits
 
-log = start_job(snakemake.log[0], snakemake.threads, snakemake.attempt)
+log = start_job(snakemake.log[0], snakemake.threads)
 p, corpus = snakemake.params.pretrain, snakemake.params.corpus
 ids, labels = train_split_digits(corpus["test_fraction"], corpus["seed"])
 prompts = [p["prompt_template"].format(classname=name) for name in DIGIT_NAMES]

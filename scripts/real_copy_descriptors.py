@@ -4,7 +4,7 @@ from realfake.atomic import atomic_path
 from realfake.copies import real_descriptors
 from realfake.jobs import start_job
 
-log = start_job(snakemake.log[0], snakemake.threads, snakemake.attempt)
+log = start_job(snakemake.log[0], snakemake.threads)
 runtime = snakemake.config["runtime"]
 real = real_descriptors(snakemake.params.descriptor, snakemake.params.model, snakemake.input.manifest,
                         runtime["clip_batch_size"], runtime["device"])

@@ -4,7 +4,7 @@ from realfake.guidance import guidance_rows
 from realfake.jobs import start_job
 from realfake.synthesis import SynthesisSettings, load_pipeline, synthesize_shard
 
-log = start_job(snakemake.log[0], snakemake.threads, snakemake.attempt)
+log = start_job(snakemake.log[0], snakemake.threads)
 runtime = snakemake.config["runtime"]
 settings = SynthesisSettings(**snakemake.params.synthesis)
 train = read_manifest(snakemake.input.manifest, "train")

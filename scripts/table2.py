@@ -2,7 +2,7 @@ from realfake.atomic import write_csv
 from realfake.jobs import start_job
 from realfake.tables import read_metrics, table2, with_trainset_fields
 
-log = start_job(snakemake.log[0], snakemake.threads, snakemake.attempt)
+log = start_job(snakemake.log[0], snakemake.threads)
 table = table2(with_trainset_fields(read_metrics(snakemake.input)), snakemake.params.rows,
                snakemake.params.columns)
 write_csv(snakemake.output[0], table)

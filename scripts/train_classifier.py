@@ -4,7 +4,7 @@ from realfake.classifier import train_classifier_job
 from realfake.distributed import launch
 from realfake.jobs import start_job, worker_geometry
 
-log = start_job(snakemake.log[0], snakemake.threads, snakemake.attempt)
+log = start_job(snakemake.log[0], snakemake.threads)
 runtime = snakemake.config["runtime"]
 # one worker per GPU (gpu: N), or per task over nodes (mpi, tasks, nodes): set in the profile
 stats = launch(train_classifier_job, **worker_geometry(snakemake.resources), workdir=os.path.dirname(snakemake.output[0]),

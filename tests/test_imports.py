@@ -14,7 +14,7 @@ PACKAGE = ROOT / "realfake"
 # Lower layers first. A module imports its own layer or lower-ranked ones; layers of one rank
 # (planning and runtime; generation and training) never import each other. Place new modules here.
 LAYERS = {
-    "foundation": {"atomic", "seeds", "splits", "devices"},
+    "foundation": {"atomic", "digests", "seeds", "splits", "devices"},
     "planning": {"config", "plan", "costs", "slurm_limits"},
     "runtime": {"models", "checkpoints", "budget", "distributed", "jobs"},
     "data": {"data", "sources", "attributes", "ood", "shards", "image_pipeline"},

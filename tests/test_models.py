@@ -88,6 +88,31 @@ def test_fused_lora_generates_what_the_adapter_does(tiny_sd, digits, tmp_path):
     assert np.abs(pixels["fused"] - pixels["base"]).mean() > 5 * max(rounding.mean(), 0.05)
 
 
+def test_a_lora_that_does_not_fit_the_model_fails_naming_its_file(tiny_sd, tmp_path):
+    """diffusers only warns when some of a LoRA's layers match none of the model's, and would
+    generate without them: keys renamed, or a LoRA of a UNet of other widths."""
+    from diffusers import UNet2DConditionModel
+    from peft import LoraConfig
+    from safetensors.torch import load_file, save_file
+
+    from realfake.synthesis import SynthesisSettings, load_pipeline
+
+    unet = UNet2DConditionModel.from_pretrained(tiny_sd, subfolder="unet")
+    wider = UNet2DConditionModel.from_config({**unet.config, "block_out_channels": [64, 128]})
+    for name, model in (("fits", unet), ("wider", wider)):
+        model.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+        save_lora(model, tmp_path / f"{name}.safetensors")
+    layers = load_file(tmp_path / "fits.safetensors")
+    save_file({k.replace("down_blocks", "encoder_blocks"): v for k, v in layers.items()},
+              tmp_path / "renamed.safetensors")
+    settings = SynthesisSettings(resolution=32, num_inference_steps=2)
+    load_pipeline(tiny_sd, settings, tmp_path / "fits.safetensors", device="cpu")
+    for name, why in (("renamed", f"of its {len(layers)} LoRA matrices attached"), ("wider", "size mismatch")):
+        with pytest.raises(ValueError, match=why) as err:
+            load_pipeline(tiny_sd, settings, tmp_path / f"{name}.safetensors", device="cpu")
+        assert f"LoRA {tmp_path / name}.safetensors does not fit {tiny_sd}" in str(err.value)
+
+
 def test_lora_training_resumes_exactly_after_a_kill(tiny_sd, digits, tmp_path, monkeypatch):
     import realfake.lora as lora_mod
 
@@ -107,6 +132,7 @@ def test_lora_training_resumes_exactly_after_a_kill(tiny_sd, digits, tmp_path, m
     assert ckpt.exists() and not (tmp_path / "resumed.safetensors").exists()
     assert torch.load(ckpt, weights_only=True)["progress"] == 2
     monkeypatch.setattr(lora_mod, "save_lora", real_save)
+    (tmp_path / "resumed.csv").unlink()  # Snakemake deletes a rule's logs before each attempt
     train_lora(tiny_sd, train, tmp_path / "resumed.safetensors", SETTINGS, guidance=guidance,
                checkpoint_path=ckpt, checkpointing=Checkpointing(2), loss_log=tmp_path / "resumed.csv", log_every=1)
     assert not ckpt.exists()
@@ -115,7 +141,7 @@ def test_lora_training_resumes_exactly_after_a_kill(tiny_sd, digits, tmp_path, m
     log = pd.read_csv(tmp_path / "whole.csv")
     assert log.step.tolist() == [1, 2, 3, 4]
     assert np.allclose(log.weighted_mmd_ratio, SETTINGS.mmd_weight * log.l_mmd / log.l_simple, rtol=1e-4)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "resumed.csv"), log)  # rows 3-4 not doubled
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "resumed.csv"), log)  # rows 1-2 back, 3-4 not doubled
 
     from safetensors.torch import load_file
 
@@ -335,6 +361,68 @@ def test_released_recipe_evaluates_at_crop_095_bicubic_and_warms_up_from_its_lr(
     assert scheduler._get_lr(0)[0] == pytest.approx(1e-5)
 
 
+def test_a_pinned_hub_revision_reaches_from_pretrained_and_the_offline_check(tmp_path, monkeypatch):
+    """``owner/name@commit`` loads that snapshot of the hub cache, never main's, and start-up checks
+    that snapshot (the cache layout huggingface_hub writes; no refs/main: main is not cached)."""
+    from PIL import Image
+
+    from realfake.guidance import clip_image_embeddings
+    from realfake.models import check_model
+    from realfake.tiny_models import build_tiny_clip
+
+    commit, other = "a" * 40, "b" * 40
+    build_tiny_clip(tmp_path / "models--someone--tiny-clip" / "snapshots" / commit)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
+    assert check_model(f"someone/tiny-clip@{commit}", "models.clip", "clip") is None
+    problem = check_model(f"someone/tiny-clip@{other}", "models.clip", "clip")
+    assert f"models.clip: someone/tiny-clip@{other} is neither a local folder nor in the Hugging Face cache " \
+           f"at revision {other}" in problem and f"hf download someone/tiny-clip --revision {other} " in problem
+    assert "neither a local folder" in check_model("someone/tiny-clip", "models.clip", "clip")
+    images = [Image.new("RGB", (32, 32))]
+    assert clip_image_embeddings(f"someone/tiny-clip@{commit}", images, device="cpu").shape == (1, 64)
+    for unpinned_or_other in ("someone/tiny-clip", f"someone/tiny-clip@{other}"):
+        with pytest.raises(OSError):
+            clip_image_embeddings(unpinned_or_other, images, device="cpu")
+
+
+def test_build_tiny_rebuilds_only_folders_its_builders_made(tmp_path, monkeypatch):
+    from realfake.models import check_tiny_target
+    from realfake.tiny_models import build_tiny_clip
+
+    monkeypatch.chdir(tmp_path)
+    build_tiny_clip("models/tiny-clip-random")
+    assert check_tiny_target("models/tiny-clip-random", "models.clip") is None
+    assert check_tiny_target("models/tiny-clip", "models.clip") is None  # absent
+    (tmp_path / "models/mine").mkdir()
+    assert "models.clip: models/mine exists and was not built by the tiny-model builders" in \
+        check_tiny_target("models/mine", "models.clip")
+    for outside in (str(tmp_path / "models/tiny-clip-random"), "../elsewhere", "models/../../x", "~/clip"):
+        assert f"models.clip: {outside} is outside the working directory" in check_tiny_target(outside, "models.clip")
+
+
+def test_a_torchscript_descriptor_loads_only_with_its_hash(tmp_path, monkeypatch):
+    """A TorchScript file runs code when loaded: the job checks its hash itself, before the load."""
+    from PIL import Image
+
+    from realfake.copies import descriptors
+    from realfake.digests import file_sha256
+    from realfake.models import UnverifiedFileError
+
+    path = tmp_path / "sscd.torchscript.pt"
+    torch.jit.script(torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())).save(str(path))
+    images = [Image.new("RGB", (8, 8))]
+    assert descriptors({"path": str(path), "sha256": file_sha256(path)}, "", images, device="cpu").shape == (1, 12)
+    loads = []
+    monkeypatch.setattr(torch.jit, "load", lambda *args, **kwargs: loads.append(args))
+    for sha256, message in ((None, "experiments.copies.descriptor.sha256 is not set"),
+                            ("0" * 64, f"has SHA-256 {file_sha256(path)}, not the {'0' * 64}")):
+        with pytest.raises(UnverifiedFileError, match=message):
+            descriptors({"path": str(path), "sha256": sha256}, "", images, device="cpu")
+    with pytest.raises(ValueError, match="neither clip nor a TorchScript file given as"):
+        descriptors(str(path), "", images, device="cpu")
+    assert not loads
+
+
 def test_tiny_clip_learns_the_classes_contrastively(digits, tmp_path):
     from realfake.data import load_rgb
     from realfake.guidance import clip_image_embeddings
@@ -347,6 +435,7 @@ def test_tiny_clip_learns_the_classes_contrastively(digits, tmp_path):
     stats = pretrain_tiny_clip(str(tmp_path / "random"), tmp_path / "clip", [load_rgb(p) for p in train.path], train.label,
                                prompts, steps=60, batch_size=50)
     assert stats["train_zero_shot_top1"] > 0.5, stats  # chance: 0.1; measured 0.74
+    assert (tmp_path / "clip/.realfake-tiny-model").is_file()  # built here: build_tiny may rebuild it
     # the guidance stage reads the trained image tower from the same folder
     trained = clip_image_embeddings(str(tmp_path / "clip"), train.path.tolist()[:4], device="cpu")
     random = clip_image_embeddings(str(tmp_path / "random"), train.path.tolist()[:4], device="cpu")
@@ -400,6 +489,106 @@ def test_classifier_stopped_mid_epoch_resumes_to_the_same_weights(digits, tmp_pa
     resumed = torch.load(tmp_path / "c.pt", weights_only=True)["state_dict"]
     for key in whole:
         torch.testing.assert_close(whole[key], resumed[key], rtol=0, atol=0, msg=key)
+
+
+def test_a_checkpoint_of_other_inputs_is_ignored_with_the_input_named(digits, tmp_path, caplog):
+    """Issue 31's case: a classifier stopped by its time limit while its shard held other images
+    (FakeIt's), the right shard put back, the rerun: the checkpoint is ignored, the log says which
+    input differs, and the weights equal a from-scratch run's. Unchanged inputs still resume exactly."""
+    from PIL import Image
+
+    from realfake.classifier import classifier_inputs, training_set
+    from realfake.data import write_manifest
+    from realfake.shards import ShardWriter
+
+    recipe = Recipe(arch="resnet10t", epochs=2, batch_size=16, lr=0.05, decay_milestones=(1,), hflip=0.5,
+                    crop_scale=(0.5, 1.0), train_resolution=32, test_resolution=32, crop_pct=1.0)
+    train, names = digits[digits.split == "train"], [str(i) for i in range(10)]
+    manifest, shard, ckpt = tmp_path / "manifest.parquet", tmp_path / "shards" / "00000.tar", tmp_path / "c.pt.ckpt"
+    write_manifest(manifest, digits)
+
+    def write_shard(offset):
+        with ShardWriter(shard) as sink:
+            for i in range(16):
+                sink.write(f"{i:09d}", Image.open(train.path.iloc[i + offset]), int(train.label.iloc[i + offset]), {})
+
+    def run(out, budget=None, checkpoint=ckpt):
+        data = training_set(train, [shard], 16, True, train_transform(recipe), len(names))
+        return train_classifier(data, 10, names, recipe, tmp_path / out, checkpoint, device="cpu", budget=budget,
+                                inputs=classifier_inputs(manifest, [shard]))
+
+    write_shard(20)  # the wrong images
+    with pytest.raises(BudgetExhausted, match="stopped at step 3 of 8"):
+        run("c.pt", StopAfter(3))
+    write_shard(0)  # the right shard put back
+    with caplog.at_level("INFO"):
+        run("c.pt", StopAfter(99))
+    assert f"ignoring checkpoint {ckpt} (training starts from scratch)" in caplog.text
+    assert f"input shard {shard}: " in caplog.text and "input manifest" not in caplog.text
+    run("scratch.pt", checkpoint=None)
+    scratch = torch.load(tmp_path / "scratch.pt", weights_only=True)["state_dict"]
+    for key, value in torch.load(tmp_path / "c.pt", weights_only=True)["state_dict"].items():
+        torch.testing.assert_close(value, scratch[key], rtol=0, atol=0, msg=key)
+    caplog.clear()
+    with pytest.raises(BudgetExhausted):  # the same inputs: resumed, bit for bit
+        run("again.pt", StopAfter(5))
+    with caplog.at_level("INFO"):
+        run("again.pt", StopAfter(99))
+    assert f"resumed from {ckpt} at 5 (same settings, same 2 inputs)" in caplog.text
+    for key, value in torch.load(tmp_path / "again.pt", weights_only=True)["state_dict"].items():
+        torch.testing.assert_close(value, scratch[key], rtol=0, atol=0, msg=key)
+
+
+def test_fingerprint_differences_name_each_input_and_setting():
+    from realfake.checkpoints import fingerprint_differences, make_fingerprint
+
+    then = make_fingerprint({"recipe": {"lr": 0.1}, "images": 80}, {"manifest": "a" * 64, "shard s/0.tar": "b" * 64})
+    now = make_fingerprint({"recipe": {"lr": 0.05}, "images": 80}, {"manifest": "c" * 64})
+    assert fingerprint_differences(then, then) == []
+    assert fingerprint_differences(then, now) == [
+        f"input manifest: {'a' * 12}... then, {'c' * 12}... now", f"input shard s/0.tar: {'b' * 12}... then, absent now",
+        'setting recipe: {"lr": 0.1} then, {"lr": 0.05} now']
+    assert fingerprint_differences("[old, string, fingerprint]", now) == [
+        "it was written by an older realfake, without the identity of its inputs"]
+
+
+def test_a_lora_checkpoint_of_other_captions_or_base_model_is_ignored(tiny_sd, digits, tmp_path, caplog):
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from realfake.data import write_manifest
+    from realfake.lora import lora_inputs
+
+    train = digits[digits.split == "train"].reset_index(drop=True)
+    write_manifest(tmp_path / "manifest.parquet", digits)
+    captions = tmp_path / "captions.parquet"
+    ckpt = tmp_path / "lora.safetensors.checkpoint.pt"
+
+    def run(out, texts, budget=None, checkpoint=ckpt):
+        import pandas as pd
+
+        pd.DataFrame({"caption": texts}).to_parquet(captions)
+        return train_lora(tiny_sd, train, tmp_path / out, SETTINGS, captions=texts, checkpoint_path=checkpoint,
+                          budget=budget, inputs=lora_inputs(tiny_sd, tmp_path / "manifest.parquet", captions))
+
+    with pytest.raises(BudgetExhausted):
+        run("lora.safetensors", ["a blurry digit"] * len(train), StopAfter(2))
+    with caplog.at_level("INFO"):
+        run("lora.safetensors", ["a sharp digit"] * len(train), StopAfter(99))
+    assert "ignoring checkpoint" in caplog.text and "input captions: " in caplog.text
+    run("scratch.safetensors", ["a sharp digit"] * len(train), checkpoint=None)
+    resumed, scratch = load_file(tmp_path / "lora.safetensors"), load_file(tmp_path / "scratch.safetensors")
+    for key in scratch:
+        torch.testing.assert_close(resumed[key], scratch[key], rtol=0, atol=0)
+    # another base model (one weight file differs) is another input
+    other = tmp_path / "other-sd"
+    shutil.copytree(tiny_sd, other)
+    before = lora_inputs(str(other), tmp_path / "manifest.parquet")
+    weights = next(other.glob("unet/*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-1] + bytes([weights.read_bytes()[-1] ^ 1]))
+    after = lora_inputs(str(other), tmp_path / "manifest.parquet")
+    assert before["manifest"] == after["manifest"] and before["base model"] != after["base model"]
 
 
 def test_two_ranks_train_the_weights_one_process_does(digits, tmp_path):

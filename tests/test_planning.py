@@ -1,13 +1,14 @@
 """Snakemake's planner on the paper config and on bad input: what a login node plans for the
 whole matrix, and what it refuses before any job runs; the cost plan of a target."""
 
+import hashlib
 import re
 import shutil
 import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT, reduced_config, snakemake_cmd
+from conftest import ROOT, reduced_config, snakemake, snakemake_cmd
 
 
 def paper_config_on_skeletons(folder) -> dict:
@@ -39,8 +40,9 @@ def paper_config_on_skeletons(folder) -> dict:
     for name, ood in config["ood_sets"].items():
         ood["root"] = str(folder / "ood" / name)
         (folder / "ood" / name / "n01440764").mkdir(parents=True)
-    config["experiments"]["copies"]["descriptor"] = str(folder / "sscd_disc_large.torchscript.pt")
     (folder / "sscd_disc_large.torchscript.pt").touch()
+    config["experiments"]["copies"]["descriptor"] = {"path": str(folder / "sscd_disc_large.torchscript.pt"),
+                                                     "sha256": hashlib.sha256(b"").hexdigest()}
     from realfake.models import MODEL_FILES
 
     for kind, (marker, _) in MODEL_FILES.items():  # model folders: their marker file only
@@ -107,6 +109,59 @@ def test_missing_data_fails_the_dry_run_naming_key_and_path(tmp_path, dataset, m
     assert run.returncode != 0
     named = gone.parent if "/" in missing else gone  # a missing class: its split folder is named
     assert key in run.stdout + run.stderr and str(named) in run.stdout + run.stderr
+
+
+def test_untrusted_descriptor_and_unknown_timm_names_fail_the_dry_run_in_one_message(tmp_path):
+    """A TorchScript file runs code when loaded: a hash that is not the file's stops the run, as do
+    a recipe's timm names that the classifier job would fail on after the GPU-hours before it."""
+    config = paper_config_on_skeletons(tmp_path / "data")
+    config["experiments"]["copies"]["descriptor"]["sha256"] = "0" * 64
+    config["recipes"]["in1k"].update(arch="resnet5O", optimizer="lamb2", scheduler="cosinus",
+                                     auto_augment="rand-m7-mstd0.5-x3")
+    (tmp_path / "paper.yaml").write_text(yaml.safe_dump(config))
+    run = subprocess.run(snakemake_cmd() + ["-n", "--configfile", str(tmp_path / "paper.yaml")],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    text = run.stdout + run.stderr
+    assert run.returncode != 0 and "5 problem(s) found before any job runs" in text, text[-3000:]
+    descriptor = tmp_path / "data" / "sscd_disc_large.torchscript.pt"
+    assert (f"experiments.copies.descriptor: {descriptor} has SHA-256 {hashlib.sha256(b'').hexdigest()}, "
+            f"not the {'0' * 64} that experiments.copies.descriptor.sha256 expects") in text
+    assert "recipes.in1k.arch: 'resnet5O' is not a timm model (close: resnet50" in text
+    assert "recipes.in1k.optimizer: 'lamb2' is not a timm optimizer" in text and "close: lamb" in text
+    assert "recipes.in1k.scheduler: timm's create_scheduler_v2 refuses 'cosinus'" in text and "multistep" in text
+    assert "recipes.in1k.auto_augment: timm does not parse 'rand-m7-mstd0.5-x3'" in text
+
+
+def test_the_paper_configs_unfilled_descriptor_hash_says_how_to_fill_it_in(tmp_path):
+    from realfake.config import ConfigError, load_config
+    from realfake.preflight import check_paths
+
+    config = paper_config_on_skeletons(tmp_path / "data")
+    config["experiments"]["copies"]["descriptor"]["sha256"] = None  # as config/paper.yaml ships
+    with pytest.raises(ConfigError) as err:
+        check_paths(load_config(config))
+    path = tmp_path / "data" / "sscd_disc_large.torchscript.pt"
+    assert f"experiments.copies.descriptor.sha256 is not set for {path}" in str(err.value)
+    assert f"run `sha256sum {path}`" in str(err.value)
+
+
+@pytest.mark.parametrize("where", ["outside", "unmarked"])
+def test_build_tiny_never_deletes_a_folder_it_did_not_build(tmp_path, where):
+    """Snakemake deletes a directory() output before its job: a user's own model folder named by
+    models.* with build_tiny would be lost. Start-up refuses, naming the key, and touches nothing."""
+    work = tmp_path / "work"
+    work.mkdir()
+    mine = tmp_path / "my-sd" if where == "outside" else work / "models/my-sd"
+    (mine / "unet").mkdir(parents=True)
+    (mine / "unet/weights.bin").write_text("the user's weights")
+    config = reduced_config()
+    config["models"]["stable_diffusion"] = str(mine) if where == "outside" else "models/my-sd"
+    run = snakemake(work, "--cores", "1", config=config)
+    text = run.stdout + run.stderr
+    assert run.returncode != 0 and "build_tiny_models" not in text, text[-3000:]
+    why = "is outside the working directory" if where == "outside" else "was not built by the tiny-model builders"
+    assert f"models.stable_diffusion: {config['models']['stable_diffusion']}" in text and why in text
+    assert (mine / "unet/weights.bin").read_text() == "the user's weights"
 
 
 def test_cost_plan_counts_jobs_and_gpu_hours(tmp_path, capsys):

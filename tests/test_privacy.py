@@ -109,11 +109,13 @@ def test_torchscript_descriptor_is_loaded_and_normalised(tmp_path):
     from PIL import Image
 
     from realfake.copies import SSCD_SIZE, descriptors
+    from realfake.digests import file_sha256
 
     model = torch.jit.script(torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten()))
-    model.save(str(tmp_path / "sscd.torchscript.pt"))
+    path = str(tmp_path / "sscd.torchscript.pt")
+    model.save(path)
     images = [Image.new("RGB", (40, 30), (i * 50, 20, 200 - i * 40)) for i in range(3)]
-    feats = descriptors(str(tmp_path / "sscd.torchscript.pt"), "", images, batch_size=2, device="cpu")
+    feats = descriptors({"path": path, "sha256": file_sha256(path)}, "", images, batch_size=2, device="cpu")
     assert feats.shape == (3, 48) and torch.allclose(feats.norm(dim=1), torch.ones(3))
     assert SSCD_SIZE == 320
 

@@ -442,21 +442,38 @@ def test_truncated_shard_is_named_found_and_rebuilt_alone(workflow):
 def test_training_stopped_at_its_time_limit_is_retried_and_resumes_identically(workflow):
     """A classifier job whose budget runs out after every step (runtime 1 minute, margin 1 minute)
     stops with a checkpoint, is retried by Snakemake and resumes: 5 attempts for its 5 steps, and
-    the same weights as the uninterrupted run of the fixture. Restores the finished state."""
+    the same weights as the uninterrupted run of the fixture; its log holds every attempt. Before,
+    a first attempt stopped while its shard held FakeIt's images (issue 31): its checkpoint is
+    ignored, the shard named. Restores the finished state."""
+    from realfake.shards import index_path
+
     workdir, config = workflow.build("all")
     target = workdir / "results/digits/realfake/x1_real/seed0/classifier.pt"
     uninterrupted = torch.load(target, weights_only=True)["state_dict"]
     target.unlink()
     edited = json.loads(json.dumps(config))
     edited["runtime"]["time_limit_margin_minutes"] = 1.0
-    run = snakemake(workdir, "--cores", "2", str(target.relative_to(workdir)), "--retries", "9",
-                    "--set-resources", "train_classifier:runtime=1", "--show-failed-logs", config=edited)
+    chunked = (str(target.relative_to(workdir)), "--set-resources", "train_classifier:runtime=1", "--show-failed-logs")
+    shard = workdir / "results/digits/realfake/shards/00000.tar"
+    right = {path: path.read_bytes() for path in (shard, index_path(shard))}
+    for path in right:  # the wrong images: FakeIt's first shard
+        path.write_bytes((workdir / "results/digits/fakeit/shards" / path.name).read_bytes())
+    run = snakemake(workdir, "--cores", "2", *chunked, "--retries", "0", config=edited)
+    assert run.returncode != 0 and "stopped at step 1 of 5" in run.stderr
+    for path, data in right.items():
+        path.write_bytes(data)
+    run = snakemake(workdir, "--cores", "2", *chunked, "--retries", "9", config=edited)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stderr.count("Trying to restart job") == 4  # 80 real + 96 synthetic images, batches of 32
     assert "stopped at step 4 of 5" in run.stderr
     log = (workdir / "logs/train_classifier/digits/realfake/x1_real/seed0.log").read_text()
-    assert all(f"===== attempt {k}, " in log for k in range(1, 6))  # every chunk's lines kept
+    # every chunk's lines kept: the failed attempt on FakeIt's shard, then 5 chunks
+    assert all(f"===== attempt {k}, " in log for k in range(1, 7)) and log.count("stopped at step 1 of 5") == 2
     assert all(f"stopped at step {k} of 5" in log for k in range(1, 5)) and "resumed from" in log
+    stale = log[log.index("===== attempt 2, "):log.index("===== attempt 3, ")]
+    assert "ignoring checkpoint" in stale and "resumed from" not in stale
+    assert "input shard results/digits/realfake/shards/00000.tar: " in stale and "input manifest" not in stale
+    assert log.splitlines()[-1].startswith("===== finished after attempt 6")
     resumed = torch.load(target, weights_only=True)["state_dict"]
     for key in uninterrupted:
         torch.testing.assert_close(resumed[key], uninterrupted[key], rtol=0, atol=0, msg=key)

@@ -1,8 +1,9 @@
 """The overlay that runs ``config/paper.yaml`` itself on the smoke models and data sets.
 
-It changes paths (models, data roots) and counts only: a few images and classes per data set,
-one LoRA step of batch 2, one classifier epoch of batch 4, 2 inference steps, shards of 2 images, 4
-LiRA shadows, the smallest lists of scales, data sets and variants that still run every rule.
+It changes paths (models, data roots; the hash of the TorchScript descriptor it writes) and
+counts only: a few images and classes per data set, one LoRA step of batch 2, one classifier epoch
+of batch 4, 2 inference steps, shards of 2 images, 4 LiRA shadows, the smallest lists of scales,
+data sets and variants that still run every rule.
 Models, resolutions, recipes, sources, the variants' and finetunes' flags stay the paper's.
 Because Snakemake merges several ``--configfile`` dicts key by key, the overlay names each
 finetune, variant and recipe of the paper config (YAML anchors were resolved when it was read).
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from realfake.digests import file_sha256
 from realfake.smoke.datasets import (
     write_cars,
     write_celeba,
@@ -113,7 +115,8 @@ def paper_overlay(paper: dict, models: dict[str, str], roots: dict[str, Path]) -
             # a merge cannot drop keys: Table 10's three columns read the first attribute's data set
             "table10": {"datasets": dict.fromkeys(ex["table10"]["datasets"], next(iter(ex["table10"]["datasets"].values())))},
             "lira": {"shadows": COUNTS["shadows"], "seed": LIRA_SEED},
-            "copies": {"descriptor": models["sscd"]},
+            # the smoke's own random TorchScript file, with its hash (the paper config leaves it to fill in)
+            "copies": {"descriptor": {"path": models["sscd"], "sha256": file_sha256(models["sscd"])}},
         },
     }
 
