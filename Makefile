@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SNAKEMAKE := $(VENV)/bin/snakemake
 
-.PHONY: install demo test test-node-failure lint bench paper-smoke
+.PHONY: install demo readme-grid test test-node-failure lint bench paper-smoke
 install: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -13,9 +13,19 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
-# The embedded demo, end to end to the tables, on this machine's CPUs.
+# The embedded demo, end to end to the tables, on this machine's CPUs; table1_grids: the sample
+# grids of Table 1's synthetic sets and the comparison grid results/grids/table1.png (seconds).
 demo: install
-	$(SNAKEMAKE) --cores 2 results/table1.csv
+	$(SNAKEMAKE) --cores 2 results/table1.csv table1_grids
+
+# The README's picture: the demo's comparison grid, copied to docs/images with the date and commit
+# it came from written into the README's caption line.
+README_GRID := docs/images/demo_comparison.png
+readme-grid: install
+	$(SNAKEMAKE) --cores 2 results/grids/table1.png
+	cp results/grids/table1.png $(README_GRID)
+	sed -i "s|^<sub>The demo's comparison grid.*|<sub>The demo's comparison grid (\`make readme-grid\`: \`results/grids/table1.png\`), \
+	made $$(date -u +%F) from commit $$(git describe --always --dirty).</sub>|" README.md
 
 # config/paper.yaml itself, every rule once, on full-size random models and real-layout data
 # sets (python -m realfake.smoke): paths and counts overlaid, nothing downloaded. SMOKE: its folder.

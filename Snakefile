@@ -12,6 +12,10 @@ if not workflow.config_settings.configfiles:
     configfile: "config/config.yaml"
 
 
+# the front page of snakemake --report: what the run is and how to read it
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/models.smk"
 include: "rules/data.smk"
@@ -25,6 +29,7 @@ include: "rules/gap.smk"
 include: "rules/tables.smk"
 include: "rules/figures.smk"
 include: "rules/privacy.smk"
+include: "rules/grids.smk"
 
 
 rule all:

@@ -1,9 +1,10 @@
 """Resumable training: one checkpoint format for LoRA steps and classifier epochs.
 
 A checkpoint sits beside its job's output (``<output>.checkpoint.pt``), holds the trained
-weights, optimizer and grad-scaler state and how far training got (``progress``: steps or
-epochs), and a fingerprint: the settings, and the content identity of every input file (the
-manifest, captions, guidance, the shards' indexes, the base model's files). A checkpoint written
+weights, optimizer and grad-scaler state, how far training got (``progress``: steps or
+epochs), what else a resumed run continues (``extra``: the training record's rows, ``records``),
+and a fingerprint: the settings, and the content identity of every input file (the manifest,
+captions, guidance, the shards' indexes, the base model's files). A checkpoint written
 for other settings or other inputs is ignored, and the log says which of them differs: a run
 re-queued after a config edit or a rebuilt input starts afresh instead of resuming stale weights.
 """
@@ -47,26 +48,28 @@ def _short(value) -> str:
     return text[:12] + "..." if len(text) == 64 else (text if len(text) <= 80 else text[:77] + "...")
 
 
-def save_checkpoint(path, fingerprint: dict, progress: int, weights: dict, optimizer, scaler) -> None:
+def save_checkpoint(path, fingerprint: dict, progress: int, weights: dict, optimizer, scaler,
+                    extra: dict | None = None) -> None:
+    """``extra``: plain values a resumed run continues from (the training record: ``records``)."""
     torch_save(path, {"fingerprint": fingerprint, "progress": progress, "weights": weights,
-                      "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict()})
+                      "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "extra": extra or {}})
     log.info("checkpoint at %d -> %s", progress, path)
 
 
-def resume(path, fingerprint: dict, optimizer, scaler) -> tuple[int, dict | None]:
-    """(progress, weights) from a checkpoint written for this fingerprint, optimizer and scaler
-    restored; else (0, None), and the log names what differs."""
+def resume(path, fingerprint: dict, optimizer, scaler) -> tuple[int, dict | None, dict]:
+    """(progress, weights, extra) from a checkpoint written for this fingerprint, optimizer and scaler
+    restored; else (0, None, {}), and the log names what differs."""
     if not path or not Path(path).exists():
-        return 0, None
+        return 0, None, {}
     state = torch.load(path, map_location="cpu", weights_only=True)
     differences = fingerprint_differences(state.get("fingerprint"), fingerprint)
     if differences:
         shown = differences[:8] + ([f"... and {len(differences) - 8} more"] if len(differences) > 8 else [])
         log.warning("ignoring checkpoint %s (training starts from scratch): it was written for other inputs "
                     "or settings:\n  %s", path, "\n  ".join(shown))
-        return 0, None
+        return 0, None, {}
     optimizer.load_state_dict(state["optimizer"])
     scaler.load_state_dict(state["scaler"])
     log.info("resumed from %s at %d (same settings, same %d inputs)", path, state["progress"],
              len(fingerprint["inputs"]))
-    return int(state["progress"]), state["weights"]
+    return int(state["progress"]), state["weights"], state.get("extra") or {}

@@ -5,6 +5,8 @@ builds each. Every random draw is seeded by position: the data order by epoch, e
 augmentation by (epoch, image), mixup and drop-path by step. So a run stopped anywhere (its
 time budget, a preemption) and resumed from its checkpoint gives the same weights as one that
 never stopped. Checkpoints are written at every epoch's end, periodically, and on a stop.
+Each epoch adds a row to the run's ``summary.csv`` (``records``: train loss, learning rate,
+validation top-1/top-5 every few epochs, images/s, wall seconds), kept in the checkpoint too.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from realfake.image_pipeline import (
     finish_batch,
     to_device,
 )
+from realfake.records import CLASSIFIER_COLUMNS, Pace, TrainingRecord, progress_line, summed_over_ranks
 from realfake.seeds import derive_seed
 
 log = logging.getLogger(__name__)
@@ -259,7 +262,8 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
                      out_path: str | os.PathLike, checkpoint_path: str | os.PathLike | None = None,
                      device: str = "auto", num_workers: int = 0, checkpointing: Checkpointing | None = None,
                      budget: TimeBudget | None = None, decode_on_device: bool = False,
-                     inputs: dict[str, str] | None = None) -> dict:
+                     inputs: dict[str, str] | None = None, summary_path: str | os.PathLike | None = None,
+                     validation=None, validate_every: int = 0, eval_batch_size: int = 256) -> dict:
     """Train on ``dataset`` (its transform set by the caller from ``train_transform``, with the
     same ``decode_on_device``: JPEG decoded, cropped and flipped on the training device).
 
@@ -270,6 +274,10 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
     ``checkpointing`` says, and, when ``budget`` asks to stop, a checkpoint then
     ``BudgetExhausted``; a rerun resumes, if it trains with the same recipe on the same ``inputs``
     (name -> content identity of each file ``dataset`` reads: ``classifier_inputs``).
+    ``summary_path``: a row per epoch (``records.CLASSIFIER_COLUMNS``; the train loss over every
+    rank's images), continued by a resumed run; top-1/top-5 on ``validation`` (a data set with
+    ``eval_transform``) every ``validate_every`` epochs and after the last (0: never), by rank 0 in
+    eval mode: monitoring only, the weights are those of a run without it.
     """
     ctx = context()
     if recipe.batch_size % ctx.world_size:
@@ -286,16 +294,37 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
     total_steps = recipe.epochs * steps_per_epoch
     fingerprint = make_fingerprint({"recipe": asdict(recipe), "images": len(dataset), "classes": num_classes,
                                     "progress": "steps"}, inputs or {})
-    step, weights = resume(checkpoint_path, fingerprint, optimizer, scaler)
+    step, weights, extra = resume(checkpoint_path, fingerprint, optimizer, scaler)
     if weights is not None:
         model.load_state_dict(weights)
     trained = _distributed(model, recipe, ctx, dev)
     checkpointing = checkpointing or Checkpointing()
+    record = TrainingRecord(summary_path if ctx.main else None, CLASSIFIER_COLUMNS, extra.get("records"), step)
+    # the epoch's loss over every rank's images so far: [sum of loss x images, images]
+    epoch_loss = list(extra.get("epoch_loss", [0.0, 0])) if step % steps_per_epoch else [0.0, 0]
+    pace = Pace(step)
 
     def checkpoint(at: int) -> None:
         if checkpoint_path and at < total_steps and ctx.main:
-            save_checkpoint(checkpoint_path, fingerprint, at, model.state_dict(), optimizer, scaler)
+            save_checkpoint(checkpoint_path, fingerprint, at, model.state_dict(), optimizer, scaler,
+                            extra={"records": record.state(), "epoch_loss": list(epoch_loss)})
             checkpointing.saved()
+
+    def end_of_epoch(epoch: int, lr: float, images: float) -> dict:
+        speed, train_loss = pace.images_per_s(images), epoch_loss[0] / max(epoch_loss[1], 1)
+        validated = {}
+        if validation is not None and validate_every and ((epoch + 1) % validate_every == 0
+                                                          or epoch + 1 == recipe.epochs):
+            validated = _validate(model, validation, eval_batch_size, num_workers, ctx)
+        record.add(epoch=epoch + 1, step=step, train_loss=train_loss, lr=lr, val_top1=validated.get("top1"),
+                   val_top5=validated.get("top5"), images_per_s=speed)
+        epoch_loss[:] = [0.0, 0]
+        if ctx.main:
+            shown = f", val top-1 {validated['top1']:.2f} % top-5 {validated['top5']:.2f} %" if validated else ""
+            progress_line(log, "epoch %d/%d: train loss %.4f, lr %.4g%s, %.0f images/s, %s left", epoch + 1,
+                          recipe.epochs, train_loss, lr, shown, speed, pace.left(step, total_steps))
+        return {"epoch": epoch + 1, "step": step, "train_loss": train_loss,
+                **{f"val_{k}": v for k, v in validated.items() if k != "images"}}
 
     stats = {}
     batches = EpochBatches(len(samples), recipe.batch_size, recipe.seed, ctx)
@@ -305,9 +334,11 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
     while step < total_steps:
         epoch, position = divmod(step, steps_per_epoch)
         scheduler.step(epoch)
+        lr = optimizer.param_groups[0]["lr"]
         batches.start(epoch, position)
         trained.train()
-        total, count = 0.0, 0
+        pace.mark(step)
+        seen = 0  # images of this epoch trained in this attempt, every rank's
         for inputs, labels in tqdm(loader, desc=f"epoch {epoch + 1}/{recipe.epochs}", leave=False,
                                    disable=not ctx.main):
             _seed_everything(derive_seed(recipe.seed, "step", step))  # mixup, drop-path
@@ -315,16 +346,18 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
             loss = _train_step(trained, optimizer, scaler, loss_fn, mixup, recipe, num_classes,
                                images, labels.to(dev, non_blocking=True), amp)
             step += 1
-            total, count = total + loss * len(images), count + len(images)
+            loss_sum, count = summed_over_ranks([loss * len(images), len(images)])
+            epoch_loss[0], epoch_loss[1], seen = epoch_loss[0] + loss_sum, epoch_loss[1] + count, seen + count
+            epoch_end = step % steps_per_epoch == 0
+            if epoch_end:
+                stats = end_of_epoch(epoch, lr, seen)
             stop = budget is not None and step < total_steps and budget.stop_requested()
-            if stop or step % steps_per_epoch == 0 or checkpointing.due(step):
+            if stop or epoch_end or checkpointing.due(step):
                 checkpoint(step)
             if stop and checkpoint_path:
                 barrier()  # rank 0's checkpoint is whole before any rank exits
                 raise BudgetExhausted(f"stopped at step {step} of {total_steps} to fit the job's time limit; "
                                       f"{checkpoint_path} resumes it")
-        stats = {"epoch": epoch + 1, "step": step, "train_loss": total / max(count, 1)}
-        log.info("epoch %d: train loss %.4f (rank %d)", epoch + 1, stats["train_loss"], ctx.rank)
     if ctx.main:
         torch_save(out_path, {"arch": recipe.arch, "num_classes": num_classes, "class_names": class_names,
                               "recipe": json.loads(json.dumps(asdict(recipe), default=list)),
@@ -335,12 +368,30 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
     return stats
 
 
+def _validate(model, validation, batch_size: int, num_workers: int, ctx) -> dict:
+    """Top-1/top-5 of the weights as they are, by rank 0 (the others wait): eval mode, no gradients,
+    then back to the mode it was in; each training step seeds its own draws, so none of this
+    changes what training does next."""
+    metrics = {}
+    if ctx.main:
+        was_training = model.training
+        model.eval()
+        try:
+            metrics = evaluate(model, validation, batch_size, num_workers)
+        finally:
+            model.train(was_training)
+    barrier()
+    return metrics
+
+
 def train_classifier_job(manifest_path, shard_paths: list[str], params: dict, out_path: str,
                          device: str = "auto", num_workers: int = 0, checkpoint_minutes: float = 0.0,
                          runtime_minutes: float | None = None, margin_minutes: float = 10.0,
-                         decode_on_device: bool = False) -> dict:
+                         decode_on_device: bool = False, summary_path: str | None = None,
+                         validate_every_epochs: int = 0, eval_batch_size: int = 256) -> dict:
     """One ``train_classifier`` job from files and plain values (``plan.classifier_params``), so
-    that each of ``distributed.launch``'s workers can build it for itself."""
+    that each of ``distributed.launch``'s workers can build it for itself. It validates on the
+    manifest's test split (the set ``evaluate_classifier`` scores) every ``validate_every_epochs``."""
     from realfake.data import class_names, read_manifest
 
     recipe = Recipe(**params["recipe"])
@@ -349,11 +400,14 @@ def train_classifier_job(manifest_path, shard_paths: list[str], params: dict, ou
     dataset = training_set(manifest[manifest["split"] == "train"], shard_paths, params["synthetic_images"],
                            params["real"], train_transform(recipe, decode_on_device), len(names))
     inputs = classifier_inputs(manifest_path, shard_paths if params["synthetic_images"] else [])
+    test = manifest[manifest["split"] == "test"]
+    validation = ImageList(test["path"], test["label"], eval_transform(recipe)) if len(test) else None
     stats = train_classifier(dataset, len(names), names, recipe, out_path, checkpoint_path=f"{out_path}.checkpoint.pt",
                              device=device, num_workers=num_workers,
                              checkpointing=Checkpointing(every_minutes=checkpoint_minutes),
                              budget=TimeBudget(runtime_minutes, margin_minutes), decode_on_device=decode_on_device,
-                             inputs=inputs)
+                             inputs=inputs, summary_path=summary_path, validation=validation,
+                             validate_every=validate_every_epochs, eval_batch_size=eval_batch_size)
     return {**stats, "images": len(dataset)}
 
 

@@ -9,6 +9,7 @@ exactly where the interrupted one stopped, and N ranks draw what one process wou
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -34,8 +35,10 @@ from realfake.diffusion import (
 )
 from realfake.digests import content_sha256
 from realfake.distributed import barrier, context, rank_share
-from realfake.jobs import history_path
+from realfake.records import LORA_COLUMNS, Pace, TrainingRecord, progress_line, summed_over_ranks
 from realfake.seeds import derive_seed
+
+log = logging.getLogger(__name__)
 
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 LORA_WEIGHT_NAME = "lora.safetensors"
@@ -102,7 +105,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
                captions: list[str] | None = None, guidance: torch.Tensor | None = None,
                checkpoint_path: str | os.PathLike | None = None, checkpointing: Checkpointing | None = None,
                budget: TimeBudget | None = None, device: str = "auto", num_workers: int = 0,
-               loss_log: str | os.PathLike | None = None, log_every: int = 50, cpu_dtype: str = "float32",
+               summary_path: str | os.PathLike | None = None, log_every: int = 50, cpu_dtype: str = "float32",
                inputs: dict[str, str] | None = None) -> dict:
     """Fine-tune a LoRA on ``train`` (manifest rows) and save it with ``save_lora_weights``.
 
@@ -112,7 +115,9 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     With a ``checkpoint_path``: a checkpoint when ``checkpointing`` says, and, when ``budget``
     asks to stop, a checkpoint then ``BudgetExhausted``; a rerun resumes where it stopped, if it
     trains with the same settings on the same ``inputs`` (name -> content identity: ``lora_inputs``).
-    ``loss_log``: a CSV that gets L_simple, L_MMD and gamma * L_MMD / L_simple every ``log_every`` steps.
+    ``summary_path``: a CSV row every ``log_every`` steps and at the last (``records.LORA_COLUMNS``: the
+    loss, L_simple and L_MMD averaged over those steps and the global batch, gamma * L_MMD / L_simple,
+    images/s), continued by a resumed run; a progress line in the log with each row.
     Precision: ``settings.mixed_precision`` on GPUs, ``cpu_dtype`` on CPUs (``devices.training_dtype``).
     """
     from diffusers.training_utils import cast_training_params
@@ -149,7 +154,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     fingerprint = make_fingerprint({"lora": asdict(settings), "images": len(images), "noise": "per sample"},
                                    inputs or {})
 
-    step, weights = resume(checkpoint_path, fingerprint, optimizer, scaler)
+    step, weights, extra = resume(checkpoint_path, fingerprint, optimizer, scaler)
     if weights is not None:
         set_peft_model_state_dict(parts.unet, weights)
     unet = parts.unet if ctx.world_size == 1 else torch.nn.parallel.DistributedDataParallel(
@@ -157,7 +162,8 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     checkpointing = checkpointing or Checkpointing()
     mmd_weight = settings.mmd_weight if settings.distribution_matching else 0.0
     progress = tqdm(total=total_steps, initial=step, desc="LoRA", disable=not ctx.main)
-    losses = LossLog(loss_log if ctx.main else None, log_every, mmd_weight, resumed_at=step)
+    losses = LossLog(summary_path if ctx.main else None, log_every, mmd_weight, settings.batch_size, total_steps,
+                     extra, step)
     running = {}
     while step < total_steps:
         epoch, position = divmod(step, steps_per_epoch)
@@ -182,7 +188,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
             running = _optimise(residual, timesteps, parts.noise_scheduler, settings, mmd_weight, optimizer,
                                 scaler, lora_params)
             step += 1
-            losses.record(step, running, last=step == total_steps)
+            running = losses.record(step, running, optimizer.param_groups[0]["lr"])
             progress.update(1)
             progress.set_postfix(running)
             if not checkpoint_path or step == total_steps:
@@ -190,14 +196,13 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
             stop = budget is not None and budget.stop_requested()
             if (stop or checkpointing.due(step)) and ctx.main:
                 save_checkpoint(checkpoint_path, fingerprint, step, get_peft_model_state_dict(parts.unet),
-                                optimizer, scaler)
+                                optimizer, scaler, extra=losses.state())
                 checkpointing.saved()
             if stop:
                 barrier()  # rank 0's checkpoint is whole before any rank exits
                 raise BudgetExhausted(f"stopped at step {step} of {total_steps} to fit the job's time limit; "
                                       f"{checkpoint_path} resumes it")
     progress.close()
-    losses.close()
     if ctx.main:
         save_lora(parts.unet, out_path)
         if checkpoint_path:
@@ -209,7 +214,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
 def train_lora_job(model: str, manifest_path, params: dict, out_path: str, captions_path=None,
                    guidance_path=None, device: str = "auto", num_workers: int = 0, checkpoint_every: int = 0,
                    checkpoint_minutes: float = 0.0, runtime_minutes: float | None = None,
-                   margin_minutes: float = 10.0, loss_log=None, log_every: int = 50,
+                   margin_minutes: float = 10.0, summary_path=None, log_every: int = 50,
                    cpu_dtype: str = "float32") -> dict:
     """One ``train_lora`` job from files and plain values (``plan.lora_params``), so that each of
     ``distributed.launch``'s workers can build it for itself."""
@@ -227,7 +232,7 @@ def train_lora_job(model: str, manifest_path, params: dict, out_path: str, capti
                       checkpoint_path=f"{out_path}.checkpoint.pt",
                       checkpointing=Checkpointing(checkpoint_every, checkpoint_minutes),
                       budget=TimeBudget(runtime_minutes, margin_minutes), device=device,
-                      num_workers=num_workers, loss_log=loss_log, log_every=log_every, cpu_dtype=cpu_dtype)
+                      num_workers=num_workers, summary_path=summary_path, log_every=log_every, cpu_dtype=cpu_dtype)
 
 
 def lora_inputs(model: str, manifest_path, captions_path=None, guidance_path=None) -> dict[str, str]:
@@ -289,46 +294,44 @@ def training_subset(train, captions, guidance, fraction: float, seed: int):
 
 
 class LossLog:
-    """L_simple, L_MMD and the weighted ratio gamma * L_MMD / L_simple every N steps and at the end: a CSV
-    (a run resumed at step k keeps the rows up to k and goes on) and TensorBoard where installed.
-    Snakemake deletes the CSV (a rule's log) before each attempt, so its rows also go to the job's
-    hidden history beside it (``jobs.history_path``), from which a resumed run takes them back."""
+    """The LoRA's training record (``records.TrainingRecord``): every ``every`` steps and at the last, a
+    row of the loss, L_simple and L_MMD averaged over the steps since the last row and over every
+    rank's samples (summed across ranks each step, so each rank holds the same sums), the weighted
+    ratio gamma * L_MMD / L_simple of those means, the learning rate and images/s; and a progress
+    line with the time left. ``state()`` goes into the checkpoint: a run resumed at step k keeps the
+    rows up to k and the sums since the last of them."""
 
-    COLUMNS = ["step", "loss", "l_simple", "l_mmd", "weighted_mmd_ratio"]
+    def __init__(self, path, every: int, mmd_weight: float, batch_size: int, total_steps: int,
+                 extra: dict | None = None, resumed_at: int = 0):
+        extra = extra or {}
+        self.every, self.mmd_weight, self.batch_size, self.total_steps = every, mmd_weight, batch_size, total_steps
+        self.summary = TrainingRecord(path, LORA_COLUMNS, extra.get("records"), resumed_at)
+        self.sums = list(extra.get("loss_sums", [0.0, 0.0, 0.0, 0]))  # loss, l_simple, l_mmd, steps
+        self.pace = Pace(resumed_at)
+        self.since = 0  # steps of this attempt since the last row
 
-    def __init__(self, path, every: int, mmd_weight: float, resumed_at: int = 0):
-        self.path, self.every, self.mmd_weight, self.board = path, every, mmd_weight, None
-        if path is None:
-            return
-        self.files = [Path(path), history_path(path)]
-        earlier = next((f for f in self.files if f.exists()), None) if resumed_at else None
-        rows = earlier.read_text().splitlines()[1:] if earlier else []
-        kept = [r for r in rows if int(r.split(",")[0]) <= resumed_at]
-        for file in self.files:
-            file.write_text("\n".join([",".join(self.COLUMNS), *kept]) + "\n")
-        try:
-            from torch.utils.tensorboard import SummaryWriter
+    def record(self, step: int, values: dict, lr: float) -> dict:
+        """Add this step's losses (this rank's); a row where due. ``values`` averaged over the ranks."""
+        ctx = context()
+        mean = [v / ctx.world_size for v in summed_over_ranks([values["loss"], values["l_simple"], values["l_mmd"]])]
+        self.sums = [*(a + b for a, b in zip(self.sums[:3], mean, strict=True)), self.sums[3] + 1]
+        self.since += 1
+        if step % self.every == 0 or step == self.total_steps:
+            loss, l_simple, l_mmd = (v / self.sums[3] for v in self.sums[:3])
+            ratio = self.mmd_weight * l_mmd / max(l_simple, 1e-12)
+            speed = self.pace.images_per_s(self.since * self.batch_size)
+            self.summary.add(step=step, loss=loss, l_simple=l_simple, l_mmd=l_mmd, weighted_mmd_ratio=ratio,
+                             lr=lr, images_per_s=speed)
+            if ctx.main:
+                progress_line(log, "step %d/%d: loss %.4g (L_simple %.4g, L_MMD %.4g, weighted ratio %.3g), "
+                              "lr %.3g, %.1f images/s, %s left", step, self.total_steps, loss, l_simple, l_mmd, ratio,
+                              lr, speed, self.pace.left(step, self.total_steps))
+            self.sums, self.since = [0.0, 0.0, 0.0, 0], 0
+            self.pace.mark(step)
+        return dict(zip(("loss", "l_simple", "l_mmd"), mean, strict=True))
 
-            self.board = SummaryWriter(str(Path(path).with_suffix("")) + "-tensorboard")
-        except ImportError:  # tensorboard is optional
-            pass
-
-    def record(self, step: int, values: dict, last: bool = False) -> None:
-        """A row every ``every`` steps, and for the last step (a short run still logs its losses)."""
-        if self.path is None or (step % self.every and not last):
-            return
-        ratio = self.mmd_weight * values["l_mmd"] / max(values["l_simple"], 1e-12)
-        row = [step, values["loss"], values["l_simple"], values["l_mmd"], ratio]
-        for file in self.files:
-            with open(file, "a") as f:
-                f.write(",".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n")
-        if self.board is not None:
-            for name, value in zip(self.COLUMNS[1:], row[1:], strict=True):
-                self.board.add_scalar(name, value, step)
-
-    def close(self) -> None:
-        if self.board is not None:
-            self.board.close()
+    def state(self) -> dict:
+        return {"records": self.summary.state(), "loss_sums": list(self.sums)}
 
 
 def save_lora(unet, out_path: str | os.PathLike) -> None:

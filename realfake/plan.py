@@ -280,3 +280,72 @@ def pretraining_corpus(config: dict) -> dict:
 
 def table_columns(config: dict) -> dict[str, str]:
     return canonical({name: ds.get("table_column", name) for name, ds in config["datasets"].items()})
+
+
+# Sample grids (realfake.grids): real training images beside synthetic ones, per class.
+
+
+def grid_settings(config: dict, comparison: str | None = None) -> dict:
+    """``grids.GridSettings``: what a grid's cells and drawing depend on (a comparison's own
+    ``classes`` replaces ``experiments.grids.classes``)."""
+    g = config["experiments"]["grids"]
+    classes = g["classes"] if comparison is None else grid_comparison(config, comparison)["classes"]
+    return canonical({"per_class": g["per_class"], "real_per_class": g["real_per_class"], "classes": classes,
+                      "cell_size": g["cell_size"]})
+
+
+def method_label(config: dict, variant: str) -> str:
+    """A variant's column title by default: its Table 1 method (Real-Fake, FakeIt, ...), else its name."""
+    t = config["experiments"]["table1"]
+    methods = {b["variant"]: method for method, b in t["baselines"].items()}
+    return OUR_METHOD["synthetic_only"] if variant == t["variant"] else methods.get(variant, variant)
+
+
+def grid_set(config: dict, dataset: str, variant: str, label: str | None = None) -> dict:
+    """One synthetic column group: dataset, variant, its set (``trainset``), its title (the label,
+    and the variant where they differ) and the images the set holds. Grids
+    draw from the x1 set (one synthetic image per real training image): its shards are the first
+    shards of every scale, so a grid adds no synthesis to any table that uses the variant."""
+    for value, section in ((dataset, "datasets"), (variant, "variants")):
+        if value not in config[section]:
+            raise ConfigError(f"sample grid: {value!r} is not a key of {section} ({sorted(config[section])})")
+    label = label or method_label(config, variant)
+    return {"dataset": dataset, "variant": variant, "trainset": f"{variant}/x1",
+            "label": label if label == variant else f"{label} ({variant})", "images": train_size(config, dataset)}
+
+
+def table1_grid_sets(config: dict) -> list[dict]:
+    """Table 1's synthetic sets (ours on every data set, each baseline on its own), one grid each."""
+    t = config["experiments"]["table1"]
+    pairs = [(d, t["variant"]) for d in t["datasets"]]
+    pairs += [(d, b["variant"]) for b in t["baselines"].values() for d in b["datasets"]]
+    return [grid_set(config, d, v) for d, v in dict.fromkeys(pairs)]
+
+
+def grid_comparison(config: dict, name: str) -> dict:
+    """A comparison grid: its data set, its columns (``grid_set``s, in the configured order) and
+    the classes it shows. Defaults: Table 1's first data set, Table 1's variant and the baselines
+    run on that data set, ``experiments.grids.classes``."""
+    g, t = config["experiments"]["grids"], config["experiments"]["table1"]
+    if name not in g["comparisons"]:
+        raise ConfigError(f"experiments.grids.comparisons.{name} is not configured "
+                          f"(configured: {sorted(g['comparisons'])})")
+    c = g["comparisons"][name]
+    dataset = c.get("dataset") or t["datasets"][0]
+    variants = c.get("variants") or [t["variant"]] + [b["variant"] for b in t["baselines"].values()
+                                                      if dataset in b["datasets"]]
+    key = f"experiments.grids.comparisons.{name}"
+    if dataset not in config["datasets"]:
+        raise ConfigError(f"{key}.dataset: {dataset!r} is not a key of datasets ({sorted(config['datasets'])})")
+    unknown = [v for v in [*variants, *c["labels"]] if v not in config["variants"]]
+    if unknown:
+        raise ConfigError(f"{key}: {unknown} are not keys of variants ({sorted(config['variants'])})")
+    return {"dataset": dataset, "classes": c.get("classes", g["classes"]),
+            "columns": [grid_set(config, dataset, v, c["labels"].get(v)) for v in variants]}
+
+
+def table1_grid_comparisons(config: dict) -> list[str]:
+    """The comparisons drawn from Table 1's synthetic sets alone (they add no synthesis to Table 1)."""
+    table1 = {(s["dataset"], s["variant"]) for s in table1_grid_sets(config)}
+    return [name for name in sorted(config["experiments"]["grids"]["comparisons"])
+            if all((s["dataset"], s["variant"]) in table1 for s in grid_comparison(config, name)["columns"])]

@@ -1,9 +1,27 @@
+# Beside each classifier: its training record (a row per epoch, continued across time-limit
+# retries from the checkpoint) and the curves drawn from it.
+CLASSIFIER_SUMMARY = "results/{dataset}/{trainset}/seed{seed}/summary.csv"
+CLASSIFIER_CURVES = "results/{dataset}/{trainset}/seed{seed}/training_curves.png"
+
+
 rule train_classifier:
     input:
         manifest=MANIFEST,
         shards=training_shards,
     output:
-        CLASSIFIER,
+        classifier=CLASSIFIER,
+        summary=CLASSIFIER_SUMMARY,
+        curves=report(
+            CLASSIFIER_CURVES,
+            category="Training",
+            subcategory="classifiers",
+            labels={
+                "data set": "{dataset}",
+                "training set": "{trainset}",
+                "seed": "{seed}",
+            },
+            caption="../report/training.rst",
+        ),
     log:
         "logs/train_classifier/{dataset}/{trainset}/seed{seed}.log",
     benchmark:

@@ -1,3 +1,9 @@
+# Beside each LoRA: its training record (a row every runtime.lora_log_every steps, continued
+# across time-limit retries from the checkpoint) and the curves drawn from it.
+LORA_SUMMARY = "results/{dataset}/finetune/{finetune}/summary.csv"
+LORA_CURVES = "results/{dataset}/finetune/{finetune}/training_curves.png"
+
+
 rule train_lora:
     input:
         manifest=MANIFEST,
@@ -5,10 +11,17 @@ rule train_lora:
         captions=branch(uses_captions, then=CAPTIONS),
         guidance=branch(finetune_uses_guidance, then=GUIDANCE),
     output:
-        LORA,
+        lora=LORA,
+        summary=LORA_SUMMARY,
+        curves=report(
+            LORA_CURVES,
+            category="Training",
+            subcategory="LoRA",
+            labels={"data set": "{dataset}", "finetune": "{finetune}"},
+            caption="../report/training.rst",
+        ),
     log:
-        main="logs/train_lora/{dataset}/{finetune}.log",
-        losses="logs/train_lora/{dataset}/{finetune}.losses.csv",
+        "logs/train_lora/{dataset}/{finetune}.log",
     benchmark:
         "benchmarks/train_lora/{dataset}/{finetune}.tsv"
     # Each attempt stops before its time limit with a checkpoint; a retry resumes from it.

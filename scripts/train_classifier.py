@@ -3,14 +3,18 @@ import os
 from realfake.classifier import train_classifier_job
 from realfake.distributed import launch
 from realfake.jobs import start_job, worker_geometry
+from realfake.records import plot_curves
 
 log = start_job(snakemake.log[0], snakemake.threads)
-runtime = snakemake.config["runtime"]
+runtime, out, wc = snakemake.config["runtime"], snakemake.output, snakemake.wildcards
 # one worker per GPU (gpu: N), or per task over nodes (mpi, tasks, nodes): set in the profile
-stats = launch(train_classifier_job, **worker_geometry(snakemake.resources), workdir=os.path.dirname(snakemake.output[0]),
+stats = launch(train_classifier_job, **worker_geometry(snakemake.resources), workdir=os.path.dirname(out.classifier),
                manifest_path=snakemake.input.manifest,
                shard_paths=list(snakemake.input.shards), params=snakemake.params.classifier,
-               out_path=snakemake.output[0], device=runtime["device"], num_workers=runtime["num_workers"],
+               out_path=out.classifier, device=runtime["device"], num_workers=runtime["num_workers"],
                checkpoint_minutes=runtime["checkpoint_minutes"], runtime_minutes=snakemake.resources.get("runtime"),
-               margin_minutes=runtime["time_limit_margin_minutes"], decode_on_device=runtime["decode_on_device"])
+               margin_minutes=runtime["time_limit_margin_minutes"], decode_on_device=runtime["decode_on_device"],
+               summary_path=out.summary, validate_every_epochs=runtime["validate_every_epochs"],
+               eval_batch_size=runtime["eval_batch_size"])
 log.info("trained: %s", stats)
+plot_curves(out.summary, out.curves, f"classifier {wc.dataset} / {wc.trainset} / seed {wc.seed}")

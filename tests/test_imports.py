@@ -16,12 +16,12 @@ PACKAGE = ROOT / "realfake"
 LAYERS = {
     "foundation": {"atomic", "digests", "seeds", "splits", "devices"},
     "planning": {"config", "plan", "costs", "slurm_limits"},
-    "runtime": {"models", "checkpoints", "budget", "distributed", "jobs"},
+    "runtime": {"models", "checkpoints", "budget", "distributed", "jobs", "records"},
     "data": {"data", "sources", "attributes", "ood", "shards", "image_pipeline"},
     "generation": {"diffusion", "conditioning", "lora", "synthesis", "guidance", "captions", "tiny_models",
                    "pretrain"},
     "training": {"classifier"},
-    "evaluation": {"gap", "tables", "privacy", "copies"},
+    "evaluation": {"gap", "tables", "privacy", "copies", "grids"},
     "entry": {"preflight", "smoke"},
 }
 RANK = {"foundation": 0, "planning": 1, "runtime": 1, "data": 2, "generation": 3, "training": 3,

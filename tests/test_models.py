@@ -1,5 +1,6 @@
 """Real (tiny) models through the library's stages."""
 
+import re
 import tarfile
 
 import numpy as np
@@ -119,7 +120,7 @@ def test_lora_training_resumes_exactly_after_a_kill(tiny_sd, digits, tmp_path, m
     train = digits[digits.split == "train"].reset_index(drop=True)
     guidance = torch.randn(len(train), 64)
     whole = tmp_path / "whole.safetensors"
-    stats = train_lora(tiny_sd, train, whole, SETTINGS, guidance=guidance, loss_log=tmp_path / "whole.csv",
+    stats = train_lora(tiny_sd, train, whole, SETTINGS, guidance=guidance, summary_path=tmp_path / "whole.csv",
                        log_every=1)
     assert stats["steps"] == 4 and stats["l_mmd"] <= stats["l_simple"]
 
@@ -128,20 +129,23 @@ def test_lora_training_resumes_exactly_after_a_kill(tiny_sd, digits, tmp_path, m
     monkeypatch.setattr(lora_mod, "save_lora", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):  # killed after step 4, before the output was written
         train_lora(tiny_sd, train, tmp_path / "resumed.safetensors", SETTINGS, guidance=guidance,
-                   checkpoint_path=ckpt, checkpointing=Checkpointing(2), loss_log=tmp_path / "resumed.csv", log_every=1)
+                   checkpoint_path=ckpt, checkpointing=Checkpointing(2), summary_path=tmp_path / "resumed.csv",
+                   log_every=1)
     assert ckpt.exists() and not (tmp_path / "resumed.safetensors").exists()
     assert torch.load(ckpt, weights_only=True)["progress"] == 2
     monkeypatch.setattr(lora_mod, "save_lora", real_save)
-    (tmp_path / "resumed.csv").unlink()  # Snakemake deletes a rule's logs before each attempt
+    (tmp_path / "resumed.csv").unlink()  # Snakemake deletes a job's outputs before each attempt
     train_lora(tiny_sd, train, tmp_path / "resumed.safetensors", SETTINGS, guidance=guidance,
-               checkpoint_path=ckpt, checkpointing=Checkpointing(2), loss_log=tmp_path / "resumed.csv", log_every=1)
+               checkpoint_path=ckpt, checkpointing=Checkpointing(2), summary_path=tmp_path / "resumed.csv", log_every=1)
     assert not ckpt.exists()
     import pandas as pd
 
     log = pd.read_csv(tmp_path / "whole.csv")
     assert log.step.tolist() == [1, 2, 3, 4]
     assert np.allclose(log.weighted_mmd_ratio, SETTINGS.mmd_weight * log.l_mmd / log.l_simple, rtol=1e-4)
-    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "resumed.csv"), log)  # rows 1-2 back, 3-4 not doubled
+    timing = ["images_per_s", "wall_s"]
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "resumed.csv").drop(columns=timing),
+                                  log.drop(columns=timing))  # rows 1-2 back (the checkpoint's), 3-4 not doubled
 
     from safetensors.torch import load_file
 
@@ -453,42 +457,138 @@ class StopAfter:
         return self.asked >= self.steps
 
 
-def test_lora_stopped_by_its_budget_resumes_to_the_same_weights(tiny_sd, digits, tmp_path):
+TIMING = ["images_per_s", "wall_s"]  # the columns of a summary.csv that depend on the clock
+
+
+def test_lora_stopped_by_its_budget_resumes_to_the_same_weights_and_summary(tiny_sd, digits, tmp_path):
+    """Stopped after step 1 (before its first row), then after step 3 (mid-way between the rows of
+    steps 2 and 4), then finished, its summary.csv deleted before each attempt as Snakemake does:
+    the weights of an uninterrupted run, and its rows, each step once, the losses averaged over the
+    steps since the row before (the sums of a stopped stretch come back from the checkpoint)."""
+    import pandas as pd
     from safetensors.torch import load_file
 
     train = digits[digits.split == "train"].reset_index(drop=True)
-    train_lora(tiny_sd, train, tmp_path / "whole.safetensors", SETTINGS)
-    ckpt = tmp_path / "lora.safetensors.checkpoint.pt"
-    with pytest.raises(BudgetExhausted, match=r"stopped at step 3 of 4 .* resumes it"):
-        train_lora(tiny_sd, train, tmp_path / "lora.safetensors", SETTINGS, checkpoint_path=ckpt,
-                   budget=StopAfter(3))
-    assert torch.load(ckpt, weights_only=True)["progress"] == 3
-    train_lora(tiny_sd, train, tmp_path / "lora.safetensors", SETTINGS, checkpoint_path=ckpt, budget=StopAfter(99))
+    train_lora(tiny_sd, train, tmp_path / "whole.safetensors", SETTINGS, summary_path=tmp_path / "whole.csv",
+               log_every=2)
+    ckpt, summary = tmp_path / "lora.safetensors.checkpoint.pt", tmp_path / "summary.csv"
+    for budget, stopped_at, rows in ((StopAfter(1), 1, []), (StopAfter(2), 3, [2])):
+        summary.unlink(missing_ok=True)
+        with pytest.raises(BudgetExhausted, match=rf"stopped at step {stopped_at} of 4 .* resumes it"):
+            train_lora(tiny_sd, train, tmp_path / "lora.safetensors", SETTINGS, checkpoint_path=ckpt, budget=budget,
+                       summary_path=summary, log_every=2)
+        assert torch.load(ckpt, weights_only=True)["progress"] == stopped_at
+        assert pd.read_csv(summary).step.tolist() == rows
+    summary.unlink()
+    train_lora(tiny_sd, train, tmp_path / "lora.safetensors", SETTINGS, checkpoint_path=ckpt, budget=StopAfter(99),
+               summary_path=summary, log_every=2)
     whole, resumed = load_file(tmp_path / "whole.safetensors"), load_file(tmp_path / "lora.safetensors")
     for key in whole:
         torch.testing.assert_close(whole[key], resumed[key], rtol=0, atol=0)
+    uninterrupted, chunked = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(summary)
+    assert chunked.columns.tolist() == ["step", "loss", "l_simple", "l_mmd", "weighted_mmd_ratio", "lr",
+                                        "images_per_s", "wall_s"]
+    assert chunked.step.tolist() == [2, 4] and (chunked.lr == SETTINGS.learning_rate).all()
+    pd.testing.assert_frame_equal(chunked.drop(columns=TIMING), uninterrupted.drop(columns=TIMING))
+    assert (chunked.images_per_s > 0).all() and chunked.wall_s.is_monotonic_increasing
 
 
-def test_classifier_stopped_mid_epoch_resumes_to_the_same_weights(digits, tmp_path):
-    """Stopped after step 4 (epoch 2's first batch), then after step 5, then finished: equal weights."""
-    recipe = Recipe(arch="resnet10t", epochs=2, batch_size=16, lr=0.05, decay_milestones=(1,), hflip=0.5,
+def test_classifier_stopped_mid_epoch_resumes_to_the_same_weights_and_summary(digits, tmp_path, caplog):
+    """Stopped after step 4 (epoch 2's first batch), then after step 6 (epoch 2's last), then finished,
+    validating every 2 epochs, its summary.csv deleted before each attempt as Snakemake does: the
+    weights of an uninterrupted run without validation (mixup, drop-path and flips draw as if it
+    never ran), and a summary.csv with epochs 1, 2, 3 once each, equal to the uninterrupted run's
+    but for the clock (images/s, wall seconds): no gap, no epoch twice."""
+    import pandas as pd
+    from PIL import Image
+
+    from realfake.records import plot_curves
+
+    recipe = Recipe(arch="resnet10t", epochs=3, batch_size=16, lr=0.05, decay_milestones=(2,), hflip=0.5,
                     crop_scale=(0.5, 1.0), train_resolution=32, test_resolution=32, crop_pct=1.0, mixup=0.2,
                     drop_path=0.1)
-    train = digits[digits.split == "train"]
+    train, test = digits[digits.split == "train"], digits[digits.split == "test"].iloc[:40]
     data = ImageList(train.path, train.label, train_transform(recipe))
+    held_out = ImageList(test.path, test.label, eval_transform(recipe))
     names = [str(i) for i in range(10)]
-    train_classifier(data, 10, names, recipe, tmp_path / "whole.pt", device="cpu")
-    ckpt = tmp_path / "c.pt.checkpoint.pt"
-    for budget, stopped_at in ((StopAfter(4), 4), (StopAfter(1), 5)):  # 2 persistent workers: same draws
-        with pytest.raises(BudgetExhausted, match=f"stopped at step {stopped_at} of 6"):
+    watched = dict(validation=held_out, validate_every=2)
+    train_classifier(data, 10, names, recipe, tmp_path / "plain.pt", device="cpu")  # no validation, no summary
+    train_classifier(data, 10, names, recipe, tmp_path / "whole.pt", device="cpu", summary_path=tmp_path / "whole.csv",
+                     **watched)
+    ckpt, summary = tmp_path / "c.pt.checkpoint.pt", tmp_path / "summary.csv"
+    for budget, stopped_at, epochs in ((StopAfter(4), 4, [1]), (StopAfter(2), 6, [1, 2])):  # 2 persistent workers
+        summary.unlink(missing_ok=True)  # Snakemake deletes a job's outputs before each attempt
+        with pytest.raises(BudgetExhausted, match=f"stopped at step {stopped_at} of 9"):
             train_classifier(data, 10, names, recipe, tmp_path / "c.pt", ckpt, device="cpu", budget=budget,
-                             num_workers=2)
+                             num_workers=2, summary_path=summary, **watched)
         assert torch.load(ckpt, weights_only=True)["progress"] == stopped_at
-    train_classifier(data, 10, names, recipe, tmp_path / "c.pt", ckpt, device="cpu", budget=StopAfter(99))
-    whole = torch.load(tmp_path / "whole.pt", weights_only=True)["state_dict"]
-    resumed = torch.load(tmp_path / "c.pt", weights_only=True)["state_dict"]
-    for key in whole:
-        torch.testing.assert_close(whole[key], resumed[key], rtol=0, atol=0, msg=key)
+        assert pd.read_csv(summary).epoch.tolist() == epochs
+    summary.unlink()
+    with caplog.at_level("INFO"):
+        train_classifier(data, 10, names, recipe, tmp_path / "c.pt", ckpt, device="cpu", budget=StopAfter(99),
+                         summary_path=summary, **watched)
+    plain = torch.load(tmp_path / "plain.pt", weights_only=True)["state_dict"]
+    for run in ("whole.pt", "c.pt"):
+        weights = torch.load(tmp_path / run, weights_only=True)["state_dict"]
+        for key in plain:
+            torch.testing.assert_close(weights[key], plain[key], rtol=0, atol=0, msg=f"{run}: {key}")
+
+    uninterrupted, chunked = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(summary)
+    assert chunked.columns.tolist() == ["epoch", "step", "train_loss", "lr", "val_top1", "val_top5", "images_per_s",
+                                        "wall_s"]
+    assert chunked.epoch.tolist() == [1, 2, 3] and chunked.step.tolist() == [3, 6, 9]
+    assert chunked.lr.tolist() == [0.05, 0.01, 0.01]  # timm's multistep: milestone 2 decays from epoch 2 on
+    assert chunked.val_top1.isna().tolist() == [True, False, False]  # every 2 epochs, and after the last
+    validated = chunked.dropna(subset=["val_top1"])
+    assert (validated.val_top1 <= validated.val_top5).all() and chunked.wall_s.is_monotonic_increasing
+    pd.testing.assert_frame_equal(chunked.drop(columns=TIMING), uninterrupted.drop(columns=TIMING))
+    assert "resumed from" in caplog.text
+    assert re.search(r"epoch 3/3: train loss [\d.]+, lr 0\.01, val top-1 [\d.]+ % top-5 [\d.]+ %, \d+ images/s, "
+                     r"\d+s left", caplog.text)
+    plot_curves(summary, tmp_path / "training_curves.png", "classifier digits / real / seed 0")
+    with Image.open(tmp_path / "training_curves.png") as image:
+        assert image.format == "PNG" and image.size == (1200, 340)
+        image.verify()
+
+
+def test_a_training_record_continues_from_its_checkpoint_state_and_is_drawn(tmp_path):
+    """The rows a checkpoint holds come back (those after its step dropped), the wall seconds go on
+    from its total, the CSV is rewritten at once (Snakemake deleted it); either summary is drawn,
+    with no rows or no validation as well."""
+    import pandas as pd
+    from PIL import Image
+
+    from realfake.checkpoints import make_fingerprint, resume, save_checkpoint
+    from realfake.records import CLASSIFIER_COLUMNS, LORA_COLUMNS, TrainingRecord, duration, plot_curves
+
+    record = TrainingRecord(tmp_path / "a.csv", CLASSIFIER_COLUMNS)
+    for epoch in (1, 2, 3):
+        record.add(epoch=epoch, step=10 * epoch, train_loss=2.0 / epoch, lr=0.1, val_top1=50.0 + epoch if epoch > 1
+                   else None, val_top5=90.0 if epoch > 1 else None, images_per_s=100.0)
+    state = {**record.state(), "wall_s": 3600.0}
+    model = torch.nn.Linear(2, 2)
+    optimizer, scaler = torch.optim.SGD(model.parameters(), lr=0.1), torch.amp.GradScaler("cuda", enabled=False)
+    fingerprint = make_fingerprint({"x": 1}, {})
+    save_checkpoint(tmp_path / "c.pt", fingerprint, 25, model.state_dict(), optimizer, scaler, extra={"records": state})
+    step, _, extra = resume(tmp_path / "c.pt", fingerprint, optimizer, scaler)
+    again = TrainingRecord(tmp_path / "b.csv", CLASSIFIER_COLUMNS, extra["records"], step)
+    written = pd.read_csv(tmp_path / "b.csv")
+    assert written.epoch.tolist() == [1, 2] and written.val_top1.isna().tolist() == [True, False]
+    assert (tmp_path / "b.csv").read_text().splitlines()[1].startswith("1,10,2,0.1,,,100.0,")
+    assert 3600 <= again.wall_s() < 3660 and TrainingRecord(None, CLASSIFIER_COLUMNS, state, 0).rows == []
+    with pytest.raises(ValueError, match="not among"):
+        again.add(epoch=3, step=30, top1=1.0)
+    assert [duration(s) for s in (11.6, 245, 3 * 3600 + 12 * 60 + 40)] == ["12s", "4m05s", "3h12m"]
+
+    lora = TrainingRecord(tmp_path / "lora.csv", LORA_COLUMNS)
+    for step in (50, 100):
+        lora.add(step=step, loss=0.2, l_simple=0.19, l_mmd=0.1, weighted_mmd_ratio=0.026, lr=1e-4, images_per_s=8.0)
+    TrainingRecord(tmp_path / "empty.csv", LORA_COLUMNS)
+    for name in ("a", "b", "lora", "empty"):
+        plot_curves(tmp_path / f"{name}.csv", tmp_path / f"{name}.png", name)
+        with Image.open(tmp_path / f"{name}.png") as image:
+            assert image.format == "PNG" and image.size == (1200, 340)
+            image.verify()
 
 
 def test_a_checkpoint_of_other_inputs_is_ignored_with_the_input_named(digits, tmp_path, caplog):
@@ -593,8 +693,11 @@ def test_a_lora_checkpoint_of_other_captions_or_base_model_is_ignored(tiny_sd, d
 
 def test_two_ranks_train_the_weights_one_process_does(digits, tmp_path):
     """Global batch 16 as one process, and as 2 gloo ranks of 8 each (torchrun): a model without
-    BatchNorm (ConvNeXt: LayerNorm), so the only difference is the order of float sums."""
+    BatchNorm (ConvNeXt: LayerNorm), so the only difference is the order of float sums. The
+    summary's train loss is over both ranks' images, validation by rank 0: as one process's."""
     from dataclasses import asdict
+
+    import pandas as pd
 
     from realfake.classifier import train_classifier_job
     from realfake.data import write_manifest
@@ -605,9 +708,15 @@ def test_two_ranks_train_the_weights_one_process_does(digits, tmp_path):
                     crop_scale=(0.5, 1.0), train_resolution=32, test_resolution=32, crop_pct=1.0, amp=False)
     job = dict(manifest_path=str(tmp_path / "manifest.parquet"), shard_paths=[], device="cpu",
                params={"recipe": asdict(recipe), "real": True, "synthetic_images": 0})
-    one = train_classifier_job(out_path=str(tmp_path / "one.pt"), **job)
-    two = launch(train_classifier_job, 2, out_path=str(tmp_path / "two.pt"), **job)
+    one = train_classifier_job(out_path=str(tmp_path / "one.pt"), summary_path=str(tmp_path / "one.csv"),
+                               validate_every_epochs=1, **job)
+    two = launch(train_classifier_job, 2, out_path=str(tmp_path / "two.pt"), summary_path=str(tmp_path / "two.csv"),
+                 validate_every_epochs=1, **job)
     assert one["step"] == two["step"] == 6
+    one_rows, two_rows = pd.read_csv(tmp_path / "one.csv"), pd.read_csv(tmp_path / "two.csv")
+    assert one_rows.epoch.tolist() == two_rows.epoch.tolist() == [1, 2] and one_rows.lr.equals(two_rows.lr)
+    assert np.allclose(one_rows.train_loss, two_rows.train_loss, rtol=1e-5)
+    assert (abs(one_rows.val_top1 - two_rows.val_top1) <= 1.0).all() and round(one["val_top1"], 2) == one_rows.val_top1.iloc[-1]
     a = torch.load(tmp_path / "one.pt", weights_only=True)["state_dict"]
     b = torch.load(tmp_path / "two.pt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys()
@@ -635,9 +744,17 @@ def test_two_ranks_train_the_lora_one_process_does(tiny_sd, digits, tmp_path):
     settings = replace(SETTINGS, batch_size=16, mmd_group_size=8, max_steps=3, visual_guidance=False)
     job = dict(model=tiny_sd, manifest_path=str(tmp_path / "manifest.parquet"), params=asdict(settings),
                device="cpu")
-    one = train_lora_job(out_path=str(tmp_path / "one.safetensors"), **job)
-    two = launch(train_lora_job, 2, out_path=str(tmp_path / "two.safetensors"), **job)
+    one = train_lora_job(out_path=str(tmp_path / "one.safetensors"), summary_path=str(tmp_path / "one.csv"), **job)
+    two = launch(train_lora_job, 2, out_path=str(tmp_path / "two.safetensors"), summary_path=str(tmp_path / "two.csv"),
+                 **job)
     assert one["steps"] == two["steps"] == 3
+    import pandas as pd
+
+    # one row (the last step), the losses of 3 steps over both ranks' samples: as one process's
+    one_rows, two_rows = pd.read_csv(tmp_path / "one.csv"), pd.read_csv(tmp_path / "two.csv")
+    assert one_rows.step.tolist() == two_rows.step.tolist() == [3]
+    for column in ("loss", "l_simple", "l_mmd", "weighted_mmd_ratio"):
+        assert np.allclose(one_rows[column], two_rows[column], rtol=1e-3), column
     a, b = load_file(tmp_path / "one.safetensors"), load_file(tmp_path / "two.safetensors")
     assert a.keys() == b.keys() and len(a) > 0
     # AdamW turns float-sum noise in near-zero gradients into steps of up to lr (1e-2): measured
@@ -670,7 +787,7 @@ def test_bfloat16_on_the_cpu_trains_a_lora_and_generates_with_it(tiny_sd, digits
         torch.float16
     train = digits[digits.split == "train"].reset_index(drop=True)
     stats = train_lora(tiny_sd, train, tmp_path / "lora.safetensors", SETTINGS, guidance=torch.randn(len(train), 64),
-                       device="cpu", cpu_dtype="bfloat16", loss_log=tmp_path / "losses.csv", log_every=50)
+                       device="cpu", cpu_dtype="bfloat16", summary_path=tmp_path / "losses.csv", log_every=50)
     assert stats["steps"] == 4 and np.isfinite(stats["loss"])
     # a run shorter than log_every still logs its last step (the smoke run's 1-step LoRAs logged nothing)
     assert (tmp_path / "losses.csv").read_text().splitlines()[1].startswith("4,")

@@ -181,3 +181,26 @@ def test_cost_plan_counts_jobs_and_gpu_hours(tmp_path, capsys):
     assert rows["train_classifier"][0] == "3" and float(rows["train_classifier"][2]) == \
         pytest.approx(classifier_hours, abs=0.05)
     assert rows["total"][0] == str(sum(int(r[0]) for k, r in rows.items() if k != "total"))
+
+
+def test_grids_add_only_their_own_jobs_to_the_tables(tmp_path):
+    """The demo's grids read shards Tables 1 and 2 already build: no synthesis of their own."""
+    from conftest import planned_jobs
+
+    config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    tables = planned_jobs(tmp_path, config, None, "results/table1.csv", "results/table2.csv")
+    with_grids = planned_jobs(tmp_path, config, None, "results/table1.csv", "results/table2.csv", "table1_grids",
+                              "results/grids/table2.png")
+    assert with_grids == {**tables, "sample_grid": 2, "comparison_grid": 2, "table1_grids": 1}
+
+
+def test_paper_config_plans_its_grids(tmp_path):
+    (tmp_path / "paper.yaml").write_text(yaml.safe_dump(paper_config_on_skeletons(tmp_path / "data")))
+    run = subprocess.run(snakemake_cmd() + ["table1_grids", "results/grids/table2.png", "--configfile",
+                                            str(tmp_path / "paper.yaml"), "-n", "--forceall"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    text = run.stdout + run.stderr
+    # a grid per Table 1 set (7 data sets, FakeIt on 4), the table1 (CUB) and table2 (IN-10) comparisons
+    assert re.search(r"^sample_grid\s+11$", text, re.M) and re.search(r"^comparison_grid\s+2$", text, re.M)
+    assert "results/in1k/realfake/samples.png" in text and "results/grids/table2.png" in text

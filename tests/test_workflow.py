@@ -103,6 +103,9 @@ def test_captions_guidance_and_lora(workflow):
     pipe.load_lora_weights(str(lora.parent), weight_name=lora.name)
     assert pipe.get_list_adapters()["unet"]
     assert not (lora.parent / "lora.safetensors.checkpoint.pt").exists()  # removed once done
+    summary = pd.read_csv(lora.parent / "summary.csv")  # 80 images, batches of 16, 1 epoch: 5 steps
+    assert summary.step.tolist() == [5] and (summary.l_mmd <= summary.l_simple).all()
+    assert (lora.parent / "training_curves.png").stat().st_size > 0
 
 
 def test_shards_classifiers_metrics_table(workflow):
@@ -118,6 +121,9 @@ def test_shards_classifiers_metrics_table(workflow):
         assert state["arch"] == "resnet10t" and state["num_classes"] == 10
         metrics = json.loads((folder / "metrics.json").read_text())
         assert metrics["images"] == 360 and 0 <= metrics["top1"] <= metrics["top5"] <= 100
+        summary = pd.read_csv(folder / "summary.csv")  # validated after the last epoch: what metrics.json scores
+        assert summary.epoch.tolist() == [1] and round(metrics["top1"], 2) == summary.val_top1[0]
+        assert (folder / "training_curves.png").stat().st_size > 0
     table = pd.read_csv(workdir / "results/table1.csv")
     assert list(table.columns) == ["setting", "method", "IN-10", "IN-10_paper"]
     ours = table.dropna(subset=["IN-10"]).set_index("method")
@@ -258,6 +264,69 @@ def test_copy_detection(workflow):
     assert Image.open(workdir / "results/privacy/copies_grid.png").size[1] > 300
 
 
+def test_sample_grids_beside_table1(workflow):
+    """Table 1's grids read its shards and nothing else: three quick jobs after it, redrawn alone when
+    a grid setting changes, and the report holds them under Samples beside the front page's text."""
+    from PIL import Image
+
+    workdir, config = workflow.build("all")
+    assert planned_jobs(workdir, config, None, "all", "table1_grids") == {"sample_grid": 1, "comparison_grid": 1,
+                                                                         "table1_grids": 1}
+    workflow.build("table1_grids")
+    grid = Image.open(workdir / "results/grids/table1.png")
+    assert grid.format == "PNG" and grid.size[1] > 10 * 64  # ten digit rows of 64-px cells
+    log = (workdir / "logs/sample_grid/digits/realfake.log").read_text()
+    assert "classes ['zero', 'one', 'two'" in log and "'Real-Fake (realfake)': {'zero': [" in log
+    edited = json.loads(json.dumps(config))
+    edited["experiments"]["grids"] = {"per_class": 2}  # redraws the grids, nothing upstream
+    assert planned_jobs(workdir, edited, None, "all", "table1_grids") == {"sample_grid": 1, "comparison_grid": 1,
+                                                                         "table1_grids": 1}
+    run = snakemake(workdir, "all", "table1_grids", "--report", str(workdir / "grids.html"), config=config)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    html = (workdir / "grids.html").read_text(errors="replace")
+    assert all(name in html for name in ("samples.png", "table1.png", "Samples", "How to read it"))
+
+
+# Opens the built report on the comparison grid (the report app's own globals: ``results``, ``app``)
+SHOW_GRID = """<script>window.addEventListener("load", () => setTimeout(() => {
+  const path = Object.keys(results).find(p => p.endsWith("%s"));
+  app.setView({content: "img", contentPath: results[path].data_uri, resultPath: path});
+}, 200));</script>"""
+
+
+def test_the_report_renders_in_headless_chromium_with_the_grid(workflow, tmp_path):
+    """``snakemake --report`` of the demo, opened in a real browser: the page renders (the app's
+    navigation is in the DOM) and shows the comparison grid's image; the screenshot is kept."""
+    import re
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("headless Chromium is absent (Debian: apt-get install chromium): the report is not rendered")
+    workdir, config = workflow.build("all", "table1_grids")
+    run = snakemake(workdir, "--report", str(tmp_path / "report.html"), config=config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = (tmp_path / "report.html").read_text()
+    page = tmp_path / "grid.html"
+    head, _, tail = html.rpartition("</body>")
+    page.write_text(head + SHOW_GRID % "grids/table1.png" + "</body>" + tail)
+    browser = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000",
+               "--window-size=1400,900"]
+    dom = subprocess.run([*browser, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    rendered = re.sub(r"<script.*?</script>", "", dom, flags=re.S)  # what the app drew, not its data
+    assert "Workflow" in rendered and "Statistics" in rendered  # the navigation rendered
+    grid = re.search(r'<img src="(data:image/png;[^"]*filename=table1.png;base64,[^"]+)"', rendered)
+    assert grid is not None, "the comparison grid is not on the page"
+    subprocess.run([*browser, f"--screenshot={tmp_path / 'report.png'}", page.as_uri()], capture_output=True,
+                   timeout=120, check=True)
+    from PIL import Image
+
+    shutil.copy(tmp_path / "report.png", workdir / "report_screenshot.png")  # to look at
+    with Image.open(tmp_path / "report.png") as shot:
+        assert shot.size == (1400, 900) and len(shot.convert("L").getcolors(1 << 16) or []) > 50  # not blank
+
+
 def test_missing_experiment_is_a_clear_error(workflow):
     workdir, config = workflow.workdir, workflow.config
     edited = json.loads(json.dumps(config))
@@ -286,7 +355,8 @@ def test_unchanged_config_has_nothing_to_do(workflow):
 def test_runtime_settings_rerun_nothing(workflow):
     workdir, config = workflow.build("all")
     edited = json.loads(json.dumps(config))
-    edited["runtime"].update(synthesis_batch_size=7, eval_batch_size=3, device="cpu")
+    edited["runtime"].update(synthesis_batch_size=7, eval_batch_size=3, device="cpu", validate_every_epochs=0,
+                             lora_log_every=3)
     assert planned_jobs(workdir, edited) == {}
 
 
@@ -391,7 +461,8 @@ def test_report_bundles_tables_and_figure(workflow):
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     html = (workdir / "report.html").read_text(errors="replace")
     for name in ("table1.csv", "table2.csv", "table3.csv", "table4.csv", "table9.csv", "fig1_clip_pca.png",
-                 "fig2_scaling.png", "table10.csv", "lira.csv", "lira_roc.png", "copies.csv", "copies_grid.png"):
+                 "fig2_scaling.png", "table10.csv", "lira.csv", "lira_roc.png", "copies.csv", "copies_grid.png",
+                 "training_curves.png"):
         assert name in html
 
 
@@ -442,14 +513,17 @@ def test_truncated_shard_is_named_found_and_rebuilt_alone(workflow):
 def test_training_stopped_at_its_time_limit_is_retried_and_resumes_identically(workflow):
     """A classifier job whose budget runs out after every step (runtime 1 minute, margin 1 minute)
     stops with a checkpoint, is retried by Snakemake and resumes: 5 attempts for its 5 steps, and
-    the same weights as the uninterrupted run of the fixture; its log holds every attempt. Before,
-    a first attempt stopped while its shard held FakeIt's images (issue 31): its checkpoint is
-    ignored, the shard named. Restores the finished state."""
+    the same weights as the uninterrupted run of the fixture; its log holds every attempt, its
+    summary.csv its one epoch once, as the uninterrupted run's (Snakemake deleted it before each
+    attempt: the rows come back from the checkpoint). Before, a first attempt stopped while its
+    shard held FakeIt's images (issue 31): its checkpoint is ignored, the shard named. Restores
+    the finished state."""
     from realfake.shards import index_path
 
     workdir, config = workflow.build("all")
     target = workdir / "results/digits/realfake/x1_real/seed0/classifier.pt"
     uninterrupted = torch.load(target, weights_only=True)["state_dict"]
+    uninterrupted_summary = pd.read_csv(target.with_name("summary.csv"))
     target.unlink()
     edited = json.loads(json.dumps(config))
     edited["runtime"]["time_limit_margin_minutes"] = 1.0
@@ -474,6 +548,12 @@ def test_training_stopped_at_its_time_limit_is_retried_and_resumes_identically(w
     assert "ignoring checkpoint" in stale and "resumed from" not in stale
     assert "input shard results/digits/realfake/shards/00000.tar: " in stale and "input manifest" not in stale
     assert log.splitlines()[-1].startswith("===== finished after attempt 6")
+    assert log.count("epoch 1/1: train loss ") == 1 and " images/s, " in log
+    summary = pd.read_csv(target.with_name("summary.csv"))
+    assert summary.epoch.tolist() == [1] and summary.step.tolist() == [5]  # each epoch once, no gap
+    timing = ["images_per_s", "wall_s"]
+    pd.testing.assert_frame_equal(summary.drop(columns=timing), uninterrupted_summary.drop(columns=timing))
+    assert target.with_name("training_curves.png").exists()
     resumed = torch.load(target, weights_only=True)["state_dict"]
     for key in uninterrupted:
         torch.testing.assert_close(resumed[key], uninterrupted[key], rtol=0, atol=0, msg=key)
