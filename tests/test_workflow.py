@@ -305,7 +305,7 @@ def test_the_report_renders_in_headless_chromium_with_the_grid(workflow, tmp_pat
     if chromium is None:
         pytest.skip("headless Chromium is absent (Debian: apt-get install chromium): the report is not rendered")
     workdir, config = workflow.build("all", "table1_grids")
-    run = snakemake(workdir, "--report", str(tmp_path / "report.html"), config=config)
+    run = snakemake(workdir, "all", "table1_grids", "--report", str(tmp_path / "report.html"), config=config)
     assert run.returncode == 0, run.stderr[-3000:]
     html = (tmp_path / "report.html").read_text()
     page = tmp_path / "grid.html"
