@@ -263,7 +263,7 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
                      device: str = "auto", num_workers: int = 0, checkpointing: Checkpointing | None = None,
                      budget: TimeBudget | None = None, decode_on_device: bool = False,
                      inputs: dict[str, str] | None = None, summary_path: str | os.PathLike | None = None,
-                     validation=None, validate_every: int = 0, eval_batch_size: int = 256) -> dict:
+                     validation=None, validate_every: int = 0, eval_batch_size: int = 256, tracker=None) -> dict:
     """Train on ``dataset`` (its transform set by the caller from ``train_transform``, with the
     same ``decode_on_device``: JPEG decoded, cropped and flipped on the training device).
 
@@ -277,7 +277,8 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
     ``summary_path``: a row per epoch (``records.CLASSIFIER_COLUMNS``; the train loss over every
     rank's images), continued by a resumed run; top-1/top-5 on ``validation`` (a data set with
     ``eval_transform``) every ``validate_every`` epochs and after the last (0: never), by rank 0 in
-    eval mode: monitoring only, the weights are those of a run without it.
+    eval mode: monitoring only, the weights are those of a run without it. ``tracker``
+    (``trackers.Tracker``, rank 0 logs): each summary row's numbers at its step.
     """
     ctx = context()
     if recipe.batch_size % ctx.world_size:
@@ -299,7 +300,8 @@ def train_classifier(dataset, num_classes: int, class_names: list[str], recipe: 
         model.load_state_dict(weights)
     trained = _distributed(model, recipe, ctx, dev)
     checkpointing = checkpointing or Checkpointing()
-    record = TrainingRecord(summary_path if ctx.main else None, CLASSIFIER_COLUMNS, extra.get("records"), step)
+    record = TrainingRecord(summary_path if ctx.main else None, CLASSIFIER_COLUMNS, extra.get("records"), step,
+                            tracker)
     # the epoch's loss over every rank's images so far: [sum of loss x images, images]
     epoch_loss = list(extra.get("epoch_loss", [0.0, 0])) if step % steps_per_epoch else [0.0, 0]
     pace = Pace(step)
@@ -388,7 +390,7 @@ def train_classifier_job(manifest_path, shard_paths: list[str], params: dict, ou
                          device: str = "auto", num_workers: int = 0, checkpoint_minutes: float = 0.0,
                          runtime_minutes: float | None = None, margin_minutes: float = 10.0,
                          decode_on_device: bool = False, summary_path: str | None = None,
-                         validate_every_epochs: int = 0, eval_batch_size: int = 256) -> dict:
+                         validate_every_epochs: int = 0, eval_batch_size: int = 256, tracker=None) -> dict:
     """One ``train_classifier`` job from files and plain values (``plan.classifier_params``), so
     that each of ``distributed.launch``'s workers can build it for itself. It validates on the
     manifest's test split (the set ``evaluate_classifier`` scores) every ``validate_every_epochs``."""
@@ -407,7 +409,8 @@ def train_classifier_job(manifest_path, shard_paths: list[str], params: dict, ou
                              checkpointing=Checkpointing(every_minutes=checkpoint_minutes),
                              budget=TimeBudget(runtime_minutes, margin_minutes), decode_on_device=decode_on_device,
                              inputs=inputs, summary_path=summary_path, validation=validation,
-                             validate_every=validate_every_epochs, eval_batch_size=eval_batch_size)
+                             validate_every=validate_every_epochs, eval_batch_size=eval_batch_size,
+                             tracker=tracker)
     return {**stats, "images": len(dataset)}
 
 

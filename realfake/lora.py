@@ -9,10 +9,12 @@ exactly where the interrupted one stopped, and N ranks draw what one process wou
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -106,7 +108,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
                checkpoint_path: str | os.PathLike | None = None, checkpointing: Checkpointing | None = None,
                budget: TimeBudget | None = None, device: str = "auto", num_workers: int = 0,
                summary_path: str | os.PathLike | None = None, log_every: int = 50, cpu_dtype: str = "float32",
-               inputs: dict[str, str] | None = None) -> dict:
+               inputs: dict[str, str] | None = None, tracker=None, validation=None) -> dict:
     """Fine-tune a LoRA on ``train`` (manifest rows) and save it with ``save_lora_weights``.
 
     ``guidance`` holds one visual-guidance vector per training image (None: no guidance).
@@ -119,6 +121,8 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     loss, L_simple and L_MMD averaged over those steps and the global batch, gamma * L_MMD / L_simple,
     images/s), continued by a resumed run; a progress line in the log with each row.
     Precision: ``settings.mixed_precision`` on GPUs, ``cpu_dtype`` on CPUs (``devices.training_dtype``).
+    ``validation`` (a ``lora_validation.LoraValidation``): rank 0 draws the LoRA's images where it is due
+    (``_validate``), logged to ``tracker`` too; monitoring only, the weights do not depend on it.
     """
     from diffusers.training_utils import cast_training_params
     from peft import LoraConfig
@@ -163,8 +167,14 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     mmd_weight = settings.mmd_weight if settings.distribution_matching else 0.0
     progress = tqdm(total=total_steps, initial=step, desc="LoRA", disable=not ctx.main)
     losses = LossLog(summary_path if ctx.main else None, log_every, mmd_weight, settings.batch_size, total_steps,
-                     extra, step)
+                     extra, step, tracker)
     running = {}
+    if validation is not None and ctx.main:
+        validation.begin(train, captions, guidance, step)
+    validate = functools.partial(_validate, validation, parts, total_steps=total_steps, dev=dev, dtype=low,
+                                 tracker=tracker)
+    if step == 0:
+        validate(step)  # the base model (the LoRA starts at zero): what training starts from
     while step < total_steps:
         epoch, position = divmod(step, steps_per_epoch)
         images.epoch = epoch
@@ -191,6 +201,7 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
             running = losses.record(step, running, optimizer.param_groups[0]["lr"])
             progress.update(1)
             progress.set_postfix(running)
+            validate(step)  # before the checkpoint: a run resumed at step k has the images up to k
             if not checkpoint_path or step == total_steps:
                 continue
             stop = budget is not None and budget.stop_requested()
@@ -205,17 +216,51 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
     progress.close()
     if ctx.main:
         save_lora(parts.unet, out_path)
+        if validation is not None:
+            validation.finish()
         if checkpoint_path:
             Path(checkpoint_path).unlink(missing_ok=True)
     barrier()
     return {"steps": step, **running}
 
 
+def _validate(validation, parts, step: int, *, total_steps: int, dev, dtype, tracker) -> None:
+    """Where due, rank 0 draws the LoRA's validation grid at ``step`` while the others wait: the UNet in
+    eval mode without gradients, under training's autocast (``dtype``), its adapter scales restored and
+    the RNG forked, so that training draws and computes after it exactly what it would without it."""
+    if validation is None or not validation.due(step, total_steps):
+        return
+    if context().main:
+        start, was_training = time.perf_counter(), parts.unet.training
+        scales = [(m.scaling, dict(m.scaling)) for m in parts.unet.modules()
+                  if isinstance(getattr(m, "scaling", None), dict)]
+        parts.unet.eval()
+        try:
+            with torch.random.fork_rng(devices=_rng_devices(dev)), torch.no_grad(), \
+                    torch.autocast(dev.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                path = validation.run(parts, step, total_steps)
+        finally:
+            parts.unet.train(was_training)
+            for live, saved in scales:  # the pipeline scales the adapter by lora_scale and back
+                live.update(saved)
+        log.info("validation images at step %d: %s (%.1f s)", step, path, time.perf_counter() - start)
+        if tracker is not None:
+            tracker.log_image("lora/validation", path, step)
+    barrier()
+
+
+def _rng_devices(dev) -> list[int]:
+    """The CUDA device whose RNG a fork must save and restore (only this rank's), or none on a CPU."""
+    if dev.type != "cuda":
+        return []
+    return [dev.index if dev.index is not None else torch.cuda.current_device()]
+
+
 def train_lora_job(model: str, manifest_path, params: dict, out_path: str, captions_path=None,
                    guidance_path=None, device: str = "auto", num_workers: int = 0, checkpoint_every: int = 0,
                    checkpoint_minutes: float = 0.0, runtime_minutes: float | None = None,
                    margin_minutes: float = 10.0, summary_path=None, log_every: int = 50,
-                   cpu_dtype: str = "float32") -> dict:
+                   cpu_dtype: str = "float32", tracker=None, validation=None) -> dict:
     """One ``train_lora`` job from files and plain values (``plan.lora_params``), so that each of
     ``distributed.launch``'s workers can build it for itself."""
     from realfake.captions import read_captions
@@ -232,7 +277,8 @@ def train_lora_job(model: str, manifest_path, params: dict, out_path: str, capti
                       checkpoint_path=f"{out_path}.checkpoint.pt",
                       checkpointing=Checkpointing(checkpoint_every, checkpoint_minutes),
                       budget=TimeBudget(runtime_minutes, margin_minutes), device=device,
-                      num_workers=num_workers, summary_path=summary_path, log_every=log_every, cpu_dtype=cpu_dtype)
+                      num_workers=num_workers, summary_path=summary_path, log_every=log_every, cpu_dtype=cpu_dtype,
+                      tracker=tracker, validation=validation)
 
 
 def lora_inputs(model: str, manifest_path, captions_path=None, guidance_path=None) -> dict[str, str]:
@@ -302,10 +348,10 @@ class LossLog:
     rows up to k and the sums since the last of them."""
 
     def __init__(self, path, every: int, mmd_weight: float, batch_size: int, total_steps: int,
-                 extra: dict | None = None, resumed_at: int = 0):
+                 extra: dict | None = None, resumed_at: int = 0, tracker=None):
         extra = extra or {}
         self.every, self.mmd_weight, self.batch_size, self.total_steps = every, mmd_weight, batch_size, total_steps
-        self.summary = TrainingRecord(path, LORA_COLUMNS, extra.get("records"), resumed_at)
+        self.summary = TrainingRecord(path, LORA_COLUMNS, extra.get("records"), resumed_at, tracker)
         self.sums = list(extra.get("loss_sums", [0.0, 0.0, 0.0, 0]))  # loss, l_simple, l_mmd, steps
         self.pace = Pace(resumed_at)
         self.since = 0  # steps of this attempt since the last row

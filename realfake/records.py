@@ -8,7 +8,8 @@ live in memory and in the job's checkpoint (``TrainingRecord.state``), and the w
 rewritten atomically from them at every row. An attempt resumed at step k starts from the rows of
 its checkpoint, all of them at or before k: no gap, no row twice. ``wall_s`` counts the training
 time of every attempt up to the row (the time after a killed attempt's last checkpoint, trained
-again, counts once). ``plot_curves`` draws a summary as ``training_curves.png``.
+again, counts once). ``plot_curves`` draws a summary as ``training_curves.png``. With a tracker
+(``trackers``, ``runtime.tracker``), every row's numeric cells go to it too, at the row's step.
 """
 
 from __future__ import annotations
@@ -39,11 +40,15 @@ def _cell(name: str, value) -> str:
 
 class TrainingRecord:
     """The rows of one training run's ``summary.csv`` (``path``; None: kept, never written, as on
-    ranks other than 0), continued from a checkpoint's ``state`` (rows at or before ``resumed_at``)."""
+    ranks other than 0), continued from a checkpoint's ``state`` (rows at or before ``resumed_at``).
+    ``tracker`` (``trackers.Tracker``) gets each added row's numeric cells but ``step``, at its step;
+    told ``continue_after(resumed_at)`` first, so that it can hide what a killed attempt logged later."""
 
     def __init__(self, path: str | os.PathLike | None, columns: list[str], state: dict | None = None,
-                 resumed_at: int = 0):
-        self.path, self.columns = path, columns
+                 resumed_at: int = 0, tracker=None):
+        self.path, self.columns, self.tracker = path, columns, tracker
+        if tracker is not None:
+            tracker.continue_after(resumed_at)
         state = state or {}
         self.rows = [dict(row) for row in state.get("rows", []) if row["step"] <= resumed_at]
         self.wall_before = float(state.get("wall_s", 0.0)) if resumed_at else 0.0
@@ -65,6 +70,9 @@ class TrainingRecord:
             raise ValueError(f"summary columns {sorted(unknown)} are not among {self.columns}")
         self.rows.append(row)
         self.write()
+        if self.tracker is not None:
+            self.tracker.log_scalars(row["step"], {name: value for name, value in row.items()
+                                                   if name != "step" and isinstance(value, (int, float))})
         return row
 
     def state(self) -> dict:

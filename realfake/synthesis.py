@@ -56,6 +56,14 @@ def template_of(template: str | list[str], index: int) -> str:
     return template if isinstance(template, str) else template[index % len(template)]
 
 
+def make_scheduler(name: str, config):
+    """The sampler ``name`` (a variant's ``scheduler``: unipc, ddim, dpm) from a model's scheduler config."""
+    import diffusers
+
+    classes = {"unipc": "UniPCMultistepScheduler", "ddim": "DDIMScheduler", "dpm": "DPMSolverMultistepScheduler"}
+    return getattr(diffusers, classes[name]).from_config(config)
+
+
 def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, device: str = "auto",
                   dtype: str = "float16", fuse: bool = True, compile_unet: bool = False, cpu_dtype: str = "float32"):
     """A stock diffusers pipeline (img2img with the latent prior, else text-to-image) + LoRA.
@@ -67,22 +75,14 @@ def load_pipeline(model: str, settings: SynthesisSettings, lora_path=None, devic
     thousands of images at a fixed batch). Attention is PyTorch's SDPA (diffusers' default).
     ``cpu_dtype``: the precision on a CPU (float32, or bfloat16: the smoke run's half precision).
     """
-    from diffusers import (
-        DDIMScheduler,
-        DPMSolverMultistepScheduler,
-        StableDiffusionImg2ImgPipeline,
-        StableDiffusionPipeline,
-        UniPCMultistepScheduler,
-    )
+    from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline
 
-    schedulers = {"unipc": UniPCMultistepScheduler, "ddim": DDIMScheduler,
-                  "dpm": DPMSolverMultistepScheduler}
     dev = pick_device(device)
     cls = StableDiffusionImg2ImgPipeline if settings.latent_prior else StableDiffusionPipeline
     model, pin = pretrained_source(model, "Stable Diffusion")
     pipe = cls.from_pretrained(model, safety_checker=None, requires_safety_checker=False,
                                dtype=inference_dtype(dev, dtype, cpu_dtype), **pin)
-    pipe.scheduler = schedulers[settings.scheduler].from_config(pipe.scheduler.config)
+    pipe.scheduler = make_scheduler(settings.scheduler, pipe.scheduler.config)
     if lora_path is not None:
         from realfake.lora import load_lora
 

@@ -2,6 +2,9 @@
 # across time-limit retries from the checkpoint) and the curves drawn from it.
 LORA_SUMMARY = "results/{dataset}/finetune/{finetune}/summary.csv"
 LORA_CURVES = "results/{dataset}/finetune/{finetune}/training_curves.png"
+# What the LoRA draws as it trains (runtime.lora_validation_*): one block per validation, stacked
+# from the undeclared validation/stepNNNNNN.png files beside it (kept across retries that resume).
+LORA_VALIDATION = "results/{dataset}/finetune/{finetune}/validation.png"
 
 
 rule train_lora:
@@ -19,6 +22,13 @@ rule train_lora:
             subcategory="LoRA",
             labels={"data set": "{dataset}", "finetune": "{finetune}"},
             caption="../report/training.rst",
+        ),
+        validation=report(
+            LORA_VALIDATION,
+            category="Training",
+            subcategory="LoRA",
+            labels={"data set": "{dataset}", "finetune": "{finetune}"},
+            caption="../report/lora_validation.rst",
         ),
     log:
         "logs/train_lora/{dataset}/{finetune}.log",
