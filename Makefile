@@ -3,20 +3,37 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SNAKEMAKE := $(VENV)/bin/snakemake
 
-.PHONY: install demo readme-grid test test-node-failure lint bench paper-smoke
+.PHONY: install lock demo claims readme-grid test test-node-failure lint bench paper-smoke
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+# The tested environment: exactly the lock's versions, then the package itself without its
+# dependencies (they are the lock). Into an environment of your own: pip install . (README).
+$(VENV)/.installed: requirements.lock pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q -r requirements.lock
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
+
+# requirements.lock anew from pyproject.toml's ranges and extras (uv, universal, Python 3.11; pins kept
+# where the ranges allow), and envs/realfake.yaml from it (tools/lock.py). UPGRADE="--upgrade" moves
+# every pin, UPGRADE="--upgrade-package torch" one; then make install and make test.
+LOCK_TOOLS ?= $(VENV)/lock-tools
+UV_VERSION ?= 0.13.9
+UPGRADE ?=
+lock:
+	test -x $(LOCK_TOOLS)/bin/uv || (python3 -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install -q uv==$(UV_VERSION))
+	$(LOCK_TOOLS)/bin/python tools/lock.py --uv $(LOCK_TOOLS)/bin/uv $(UPGRADE)
 
 # The embedded demo, end to end to the tables, on this machine's CPUs; table1_grids: the sample
 # grids of Table 1's synthetic sets and the comparison grid results/grids/table1.png (seconds).
 demo: install
 	$(SNAKEMAKE) --cores 2 results/table1.csv table1_grids
+
+# The paper's claims over three seeds (results/claims.csv): the demo config with config/claims.yaml
+# over it (experiments.seeds [0, 1, 2]); seed 0's runs are make demo's own.
+claims: install
+	$(SNAKEMAKE) --cores 2 --configfile config/config.yaml config/claims.yaml -- results/claims.csv
 
 # The README's picture: the demo's comparison grid, copied to docs/images with the date and commit
 # it came from written into the README's caption line.
@@ -41,7 +58,7 @@ paper-smoke: install
 # workflow tests, the rest.
 # The node-failure test waits for SLURM to notice a dead node and requeue (10 min): run on its own.
 test: install
-	$(PY) -m pytest -q -rs --durations=15 -n 3 -m "not node_failure" tests
+	$(PY) -m pytest -q -rs --durations=15 -n 3 -m "not node_failure and not container" tests
 
 test-node-failure: install
 	$(PY) -m pytest -q -rs -s -m node_failure tests/test_slurm_two_nodes.py
@@ -53,3 +70,25 @@ lint: install
 
 bench: install
 	$(PY) bench/demo_stages.py
+
+# The workflow and its locked environment in an OCI image (Containerfile), saved as an archive that
+# apptainer turns into a .sif on a cluster (docs/slurm.md). CONTAINER_BASE empty: the Containerfile's
+# default (python:3.11-slim). Where podman's defaults fail (this project's development machines):
+# PODMAN="podman --runtime runc" and CONTAINERS_CONF (docs/slurm.md).
+.PHONY: container
+PODMAN ?= podman
+CONTAINER_IMAGE ?= localhost/realfake:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+CONTAINER_ARCHIVE ?= realfake-image.tar
+CONTAINER_LOCK ?= requirements.lock
+CONTAINER_BASE ?=
+# pip in the build reads what this machine's pip reads (certificates, pip.conf, the user's pip.conf,
+# local wheel folders), read-only; paths this machine does not have are left out
+CONTAINER_PIP_PATHS ?= /etc/ssl/certs /etc/pip.conf /etc/xdg/pip /opt/wheels /opt/pypi /opt/pypi-more
+CONTAINER_PIP_MOUNTS ?= $(foreach p,$(wildcard $(CONTAINER_PIP_PATHS)),-v $(p):$(p):ro) \
+	$(if $(wildcard $(HOME)/.config/pip),-v $(HOME)/.config/pip:/root/.config/pip:ro)
+container:
+	$(PODMAN) build --network host $(CONTAINER_PIP_MOUNTS) \
+		$(if $(CONTAINER_BASE),--build-arg BASE=$(CONTAINER_BASE)) --build-arg LOCK=$(CONTAINER_LOCK) \
+		-t $(CONTAINER_IMAGE) -f Containerfile .
+	rm -f $(CONTAINER_ARCHIVE)
+	$(PODMAN) save -o $(CONTAINER_ARCHIVE) $(CONTAINER_IMAGE)

@@ -17,6 +17,14 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
+# Under --software-deployment-method apptainer every rule runs in this image (config key container;
+# the Containerfile builds it: docs/slurm.md); without that flag rules run where Snakemake runs.
+# After common.smk, which fills in the default; before the rules, which take it when defined.
+container: config["container"]
+
+
 include: "rules/models.smk"
 include: "rules/data.smk"
 include: "rules/captions.smk"
@@ -30,6 +38,7 @@ include: "rules/tables.smk"
 include: "rules/figures.smk"
 include: "rules/privacy.smk"
 include: "rules/grids.smk"
+include: "rules/claims.smk"
 
 
 rule all:

@@ -191,6 +191,9 @@ def _experiment_references(config: dict):
     if "gap" in experiments:
         yield "experiments.gap.dataset", experiments["gap"]["dataset"], "datasets"
         yield from (("experiments.gap.variants", v, "variants") for v in experiments["gap"]["variants"])
+    # the claims of an experiment that is not configured cannot be tested: name it
+    yield from (("experiments.claims.experiments", name, "experiments")
+                for name in experiments.get("claims", {}).get("experiments", []))
 
 
 # Derived entries: the seed replicates and LiRA shadows a config defines implicitly, and the
@@ -220,7 +223,7 @@ def replicate(config: dict, variant: str, seed) -> str:
 
 
 def add_replicates(config: dict) -> None:
-    """Define the replicate variants (and their finetunes) that Tables 2 and 9 train on."""
+    """Define the replicate variants (and their finetunes) the replicated experiments train on."""
     for variant, seed in sorted(_replicated_variants(config)):
         name = replicate(config, variant, seed)
         if name == variant:
@@ -235,13 +238,19 @@ def add_replicates(config: dict) -> None:
 
 
 def _replicated_variants(config: dict) -> set[tuple[str, int]]:
+    return {(v, s) for name, variants in replicated_experiments(config).items() for v in variants
+            for s in experiment_seeds(config, name)}
+
+
+def replicated_experiments(config: dict) -> dict[str, list[str]]:
+    """The configured experiments that replicate over seeds -> the variants they train on."""
     ex = config["experiments"]
-    pairs = {(v, s) for v in [ex["table1"]["variant"], *table1_baselines(config).values()] for s in ex["seeds"]}
-    if "table2" in ex:
-        pairs |= {(v, s) for v in ex["table2"]["variants"] for s in table2_seeds(config)}
-    if "gap" in ex:
-        pairs |= {(v, s) for v in ex["gap"]["variants"] for s in gap_seeds(config)}
-    return pairs
+    found = {"table1": [ex["table1"]["variant"], *table1_baselines(config).values()]}
+    found |= {name: ex[name]["variants"] for name in ("table2", "gap") if name in ex}
+    found |= {name: [ex[name]["variant"]] for name in ("table3", "fig2") if name in ex}
+    if "table4" in ex:
+        found["table4"] = [v for v in (parse_trainset(t)["variant"] for t in ex["table4"]["trainsets"]) if v]
+    return found
 
 
 def _define(config: dict, section: str, name: str, spec: dict,
@@ -255,12 +264,19 @@ def table1_baselines(config: dict) -> dict[str, str]:
     return {m: b["variant"] for m, b in config["experiments"]["table1"]["baselines"].items()}
 
 
-def table2_seeds(config: dict) -> list[int]:
-    return config["experiments"]["table2"].get("seeds", config["experiments"]["seeds"][:1])
+def experiment_seeds(config: dict, name: str) -> list[int]:
+    """An experiment's replicate seeds: ``experiments.seeds``, unless the experiment lists its own
+    (``experiments.table2.seeds``, ``experiments.gap.seeds``). Every replicated experiment draws
+    them from here, so two experiments name the same run at the same seed and the DAG shares it."""
+    return config["experiments"][name].get("seeds", config["experiments"]["seeds"])
 
 
-def gap_seeds(config: dict) -> list[int]:
-    return config["experiments"]["gap"].get("seeds", config["experiments"]["seeds"][:1])
+def replicate_trainset(config: dict, trainset: str, seed) -> str:
+    """A training set's name at replicate ``seed``: its variant replaced by the replicate's."""
+    spec = parse_trainset(trainset)
+    if spec["variant"] is None:
+        return trainset
+    return f"{replicate(config, spec['variant'], seed)}/x{spec['scale']}{'_real' if spec['real'] else ''}"
 
 
 def shadow_name(dataset: str, index: int) -> str:

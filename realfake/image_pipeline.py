@@ -8,7 +8,7 @@ out). Five changes leave every random draw as it is (same seeds, same (epoch, im
   the DCT domain at 1/2, 1/4 or 1/8 scale (PIL's ``draft``, libjpeg-turbo's scaled decoding)
   whenever the crop keeps at least the output resolution. Other formats decode whole, as before.
 - A JPEG whose bytes were checked (a shard member that matched its crc32) is decoded only down to
-  the crop's bottom row (``decode_top_rows``).
+  the crop's bottom row (``decode_top_rows``; on the Pillow releases it was tested with, else whole).
 - A whole-decoded crop is resized by torch's uint8 antialiased kernels on the image's own
   (channels-last) memory: PIL's bilinear and bicubic filters, ~5x faster than PIL on one core
   (within one level of PIL's pixels). Other filters and drafted (fractional) boxes use PIL.
@@ -23,12 +23,15 @@ JPEG bytes on the GPU (nvjpeg) and crops there, for nodes with few cores.
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 import random
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import PIL
 import pyarrow as pa
 import torch
 import torchvision.transforms.functional as TF
@@ -49,6 +52,10 @@ NO_DRAWS = (0.0, 1.0, 2.0, 3.0, 1.0, 1.0, 1.0, 0.0)
 _ORIENTATION = 0x0112
 TENSOR_FILTERS = (InterpolationMode.BILINEAR, InterpolationMode.BICUBIC)  # torch's antialiased uint8 kernels
 _RGBX = pa.list_(pa.field("RGB", pa.uint8(), nullable=False), 4)  # how PIL exports an RGB image's pixels
+# decode_top_rows drives PIL's private decoder API (Image._getdecoder, Image.core.new, Image._new),
+# which any Pillow release may change: the releases its tests passed on. Any other decodes whole.
+TOP_ROWS_PILLOW = frozenset({"11.3.0", "12.3.0", "13.0.0"})
+log = logging.getLogger(__name__)
 
 
 def draftable(image: Image.Image) -> bool:
@@ -82,7 +89,12 @@ def decode_top_rows(image: Image.Image, rows: int) -> Image.Image:
 
     PIL has no public call for this: its own JPEG decoder runs over the shorter tile. Finishing
     early makes libjpeg report the error a corrupt file would report too, so it is only for bytes
-    already checked (``CHECKED``); a file that ends within the rows fails as PIL's load does."""
+    already checked (``CHECKED``); a file that ends within the rows fails as PIL's load does.
+    On a Pillow release outside ``TOP_ROWS_PILLOW``: PIL's public whole decode, cut to the rows
+    (the same pixels, the decode's full cost)."""
+    if not top_rows_tested(PIL.__version__):
+        image.load()
+        return image.crop((0, 0, image.width, rows))
     codec, _, offset, args = image.tile[0]
     out = Image.core.new(image.mode, (image.width, rows))
     decoder = Image._getdecoder(image.mode, codec, args, image.decoderconfig)
@@ -95,6 +107,17 @@ def decode_top_rows(image: Image.Image, rows: int) -> Image.Image:
     if consumed >= 0:  # the decoder asks for more bytes than the file has
         raise OSError(f"image file is truncated within its first {rows} rows")
     return image._new(out)
+
+
+@functools.cache  # once per version: the log line too
+def top_rows_tested(version: str) -> bool:
+    """Whether ``decode_top_rows`` may use PIL's private decoder API on this Pillow release."""
+    if version in TOP_ROWS_PILLOW:
+        return True
+    log.warning("Pillow %s is not among those decode_top_rows was tested with (%s): checked JPEGs decode whole, "
+                "then are cut (the same pixels, the rows below the crop decoded too)",
+                version, ", ".join(sorted(TOP_ROWS_PILLOW)))
+    return False
 
 
 def _interpolation(crop: RandomResizedCropAndInterpolation):

@@ -17,11 +17,13 @@ import math
 from realfake.config import (
     ConfigError,
     canonical,
-    gap_seeds,
+    complete,
+    experiment_seeds,
     parse_trainset,
     replicate,
+    replicate_trainset,
+    schema,
     shadow_name,
-    table2_seeds,
 )
 
 
@@ -67,6 +69,32 @@ def lora_params(config: dict, dataset: str, finetune: str) -> dict:
     ds = config["datasets"][dataset]
     return canonical({**config["finetunes"][finetune], "prompt_template": ds["prompt_template"],
                       "use_captions": ds["captions"]})
+
+
+def lora_validation(config: dict, dataset: str, finetune: str) -> dict:
+    """What the LoRA's validation grid draws (``lora_validation.LoraValidation``): the classes, seeds
+    and frequency (``runtime.lora_validation_*``) and its rows, each the synthesis settings
+    (``synthesis.SynthesisSettings``) of a variant that uses this finetune, first by name: text-to-image
+    (a text-to-image variant, else a latent-prior one as text-to-image, else the variant defaults), then
+    the latent prior where a variant uses it. Not a rule's params: the adapter reads it from the config,
+    so editing these keys, or a variant's sampling settings, retrains no LoRA."""
+    runtime = config["runtime"]
+    users = sorted(v for v, spec in config["variants"].items() if spec["finetune"] == finetune)
+    priors = [v for v in users if config["variants"][v]["latent_prior"]]
+    text_to_image = ([v for v in users if v not in priors] or priors or [None])[0]
+    if text_to_image is None:  # a finetune no variant uses yet: the variant defaults at its resolution
+        text_to_image = f"{finetune} (variant defaults)"
+        spec = {"finetune": finetune, "resolution": config["finetunes"][finetune]["resolution"]}
+        config = {**config, "variants": {**config["variants"],
+                                         text_to_image: complete(spec, schema()["$defs"]["variant"], schema())}}
+    rows = [("text-to-image", text_to_image, False)] + [("latent prior", v, True) for v in priors[:1]]
+    steps = runtime["lora_validation_steps"]
+    return canonical({"every": runtime["lora_validation_every"], "classes": runtime["lora_validation_classes"],
+                      "seeds": runtime["lora_validation_seeds"],
+                      "rows": [{"label": label, "variant": v,
+                                "synthesis": {**synthesis_params(config, dataset, v), "latent_prior": prior,
+                                              **({"num_inference_steps": steps} if steps else {})}}
+                               for label, v, prior in rows]})
 
 
 def finetune_of(config: dict, variant: str) -> dict | None:
@@ -121,7 +149,7 @@ OUR_METHOD = {"synthetic_only": "Real-Fake", "real": "real_only", "real_plus_syn
 
 def table1_rows(config: dict) -> list[dict]:
     """Every Table 1 run: its wildcards, setting and method (our three rows, then the baselines)."""
-    t, seeds = config["experiments"]["table1"], config["experiments"]["seeds"]
+    t, seeds = config["experiments"]["table1"], experiment_seeds(config, "table1")
     rows = [{**run(d, trainset, s), "setting": setting, "method": OUR_METHOD[setting]}
             for d in t["datasets"] for s in seeds for setting, trainset in table1_trainsets(config, s).items()]
     for method, b in t["baselines"].items():
@@ -154,7 +182,7 @@ def table1_runs(config: dict) -> list[dict]:
 def table2_runs(config: dict) -> list[dict]:
     t = experiment(config, "table2")
     return [run(d, f"{replicate(config, v, s)}/x1", s) for d in t["datasets"] for v in t["variants"]
-            for s in table2_seeds(config)]
+            for s in experiment_seeds(config, "table2")]
 
 
 def table2_rows(config: dict) -> dict[str, dict]:
@@ -162,23 +190,23 @@ def table2_rows(config: dict) -> dict[str, dict]:
     t = experiment(config, "table2")
     return canonical({replicate(config, v, s): {"variant": v, **variant_flags(config["variants"][v],
                                                                              config["finetunes"])}
-                      for v in t["variants"] for s in table2_seeds(config)})
+                      for v in t["variants"] for s in experiment_seeds(config, "table2")})
 
 
-def scaling_runs(config: dict, dataset: str, variant: str, scales: list[int]) -> list[dict]:
-    """Synthetic-only runs at each scale, and the real-only run beside them (first seed)."""
-    seed = config["experiments"]["seeds"][0]
-    return [run(dataset, f"{variant}/x{k}", seed) for k in scales] + [run(dataset, "real", seed)]
+def scaling_runs(config: dict, name: str, dataset: str) -> list[dict]:
+    """Experiment ``name``'s (Table 3, Fig. 2) synthetic-only runs at each scale, then the
+    real-only run beside them, at each of its seeds."""
+    t = experiment(config, name)
+    return [run(dataset, f"{replicate(config, t['variant'], s)}/x{k}", s) for s in experiment_seeds(config, name)
+            for k in t["scales"]] + [run(dataset, "real", s) for s in experiment_seeds(config, name)]
 
 
 def table3_runs(config: dict) -> list[dict]:
-    t = experiment(config, "table3")
-    return scaling_runs(config, t["dataset"], t["variant"], t["scales"])
+    return scaling_runs(config, "table3", experiment(config, "table3")["dataset"])
 
 
 def fig2_runs(config: dict) -> list[dict]:
-    t = experiment(config, "fig2")
-    return [r for d in t["datasets"] for r in scaling_runs(config, d, t["variant"], t["scales"])]
+    return [r for d in experiment(config, "fig2")["datasets"] for r in scaling_runs(config, "fig2", d)]
 
 
 def fig1_sets(config: dict) -> dict[str, dict]:
@@ -190,13 +218,13 @@ def fig1_sets(config: dict) -> dict[str, dict]:
 
 def table9_runs(config: dict) -> list[dict]:
     return [run(d, table1_trainsets(config, s)["synthetic_only"], s)
-            for d in config["experiments"]["table1"]["datasets"] for s in config["experiments"]["seeds"]]
+            for d in config["experiments"]["table1"]["datasets"] for s in experiment_seeds(config, "table1")]
 
 
 def table4_runs(config: dict) -> list[dict]:
-    t, seed = experiment(config, "table4"), config["experiments"]["seeds"][0]
-    return [{**run(t["dataset"], trainset, seed), "oodset": name}
-            for trainset in t["trainsets"] for name in config["ood_sets"]]
+    t = experiment(config, "table4")
+    return [{**run(t["dataset"], replicate_trainset(config, trainset, s), s), "oodset": name}
+            for s in experiment_seeds(config, "table4") for trainset in t["trainsets"] for name in config["ood_sets"]]
 
 
 def gap_runs(config: dict) -> list[dict]:
@@ -205,7 +233,7 @@ def gap_runs(config: dict) -> list[dict]:
     t = experiment(config, "gap")
     runs = []
     for v in t["variants"]:
-        for s in gap_seeds(config):
+        for s in experiment_seeds(config, "gap"):
             name = replicate(config, v, s)
             runs.append({**run(t["dataset"], f"{name}/x{t['scale']}", s), "variant": name, "scale": t["scale"],
                          "configured": v})
@@ -349,3 +377,221 @@ def table1_grid_comparisons(config: dict) -> list[str]:
     table1 = {(s["dataset"], s["variant"]) for s in table1_grid_sets(config)}
     return [name for name in sorted(config["experiments"]["grids"]["comparisons"])
             if all((s["dataset"], s["variant"]) in table1 for s in grid_comparison(config, name)["columns"])]
+
+
+# Claims (realfake.claims, results/claims.csv): each claim of the paper the configured experiments
+# can test, as pairs of measurements, one pair per seed: the same seed and data, one factor changed.
+# A claim's effect is a - b, positive where the paper's claim holds. Every measurement is one the
+# experiment's own table reads (the same plan functions name its runs), so the claims add no job.
+
+CLAIM_EXPERIMENTS = ("table1", "table2", "table3", "fig2", "table4", "gap", "lira")
+FACTORS = ("latent_prior", "finetune", "visual_guidance", "distribution_matching")
+# Table 2's claims: the factors two rows differ in (the others equal, as in the paper's rows) -> the claim
+FACTOR_CLAIMS = {("latent_prior",): "latent prior > text-to-image", ("finetune",): "fine-tune > no fine-tune",
+                 ("visual_guidance",): "visual guidance > none", ("distribution_matching",): "L_MMD > none",
+                 FACTORS: "full method > vanilla SD"}
+# Sec. 4.4: scaled-up synthetic data "exceeds that of real data, e.g. on ImageNet-Sketch, ImageNet-R and ImageNet-A"
+OOD_STATED = ("IN-Sketch", "IN-R", "IN-A")
+GAP_CLAIMS = (("distribution gap: MMD (RBF) below vanilla SD's", "gap", "mmd_rbf"),
+              ("distribution gap: Frechet distance below vanilla SD's", "gap", "frechet"),
+              ("label fidelity above vanilla SD's", "fidelity", "top1"))
+# realfake.privacy.ATTACKS (the planning layer cannot import it; tests/test_claims.py checks they agree)
+LIRA_ATTACKS = ("online", "online_fixed_variance", "offline", "offline_fixed_variance")
+# "near chance": a LiRA AUC below 0.5 + this, fixed before any run (a tenth of the way to a perfect attack)
+CHANCE_MARGIN = 0.05
+
+
+def claims_experiments(config: dict) -> list[str]:
+    """``experiments.claims.experiments``, else every experiment of CLAIM_EXPERIMENTS the config has."""
+    listed = config["experiments"]["claims"].get("experiments")
+    return listed or [e for e in CLAIM_EXPERIMENTS if e in config["experiments"]]
+
+
+def claims(config: dict) -> list[dict]:
+    """Every claim's spec: what it says, where (source, dataset, paper column, test set), what it
+    compares (``a``, ``b``, ``metric``), the paper's two numbers to look up (``paper``: a reference
+    table, its key columns, the rows' keys, the column) and ``pairs``: per seed a's and b's measurement."""
+    builders = {"table1": table1_claims, "table2": table2_claims, "table3": scaling_claims, "fig2": scaling_claims,
+                "table4": table4_claims, "gap": gap_claims, "lira": lira_claims}
+    specs, seen = [], set()
+    for name in claims_experiments(config):
+        for spec in builders[name](config, name):
+            what = (spec["claim"], spec["dataset"], spec["test_set"], spec["metric"], spec["a"], spec["b"])
+            if what not in seen:  # Fig. 2 on Table 3's data set and scales: one row
+                seen.add(what)
+                specs.append(spec)
+    return canonical(specs)
+
+
+def claim_measures(specs: list[dict], kind: str) -> list[dict]:
+    """The distinct measurements of one kind (metrics, ood, gap, fidelity, lira) the claims read, in order."""
+    found = [m for spec in specs for pair in spec["pairs"] for m in (pair["a"], pair["b"]) if m["file"] == kind]
+    return list({measure_key(m): m for m in found}.values())
+
+
+def measure_key(measure: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(measure.items()))
+
+
+def seed_kind(config: dict) -> str:
+    """What a replicate seed re-draws in a classifier's run (``experiments.vary_seeds``)."""
+    if config["experiments"]["vary_seeds"] == "pipeline":
+        return "pipeline: LoRA, synthesis and classifier"
+    return "classifier only: one synthetic set"
+
+
+def _claim(config: dict, source: str, claim: str, dataset: str, a, b, pairs: list[dict], *, metric: str = "top1",
+           test_set: str = "test", column: str | None = None, condition: str = "", paper: dict | None = None,
+           kind: str | None = None) -> dict:
+    return {"source": source, "claim": claim, "dataset": dataset, "column": column or table_columns(config)[dataset],
+            "test_set": test_set, "metric": metric, "a": a, "b": b, "condition": condition, "paper": paper,
+            "pairs": pairs, "seed_kind": kind or seed_kind(config)}
+
+
+def _reference(table: str, keys, a, b, column: str) -> dict:
+    """Where the paper's numbers of a and b are: ``realfake/reference/{table}_reference.csv``."""
+    return {"table": table, "keys": list(keys), "a": list(a), "b": list(b), "column": column}
+
+
+def _run_pairs(config: dict, seeds, dataset: str, a: str, b: str, **ood) -> list[dict]:
+    """Per seed the metrics of training sets a and b (their replicates at that seed)."""
+    def metrics(trainset, s):
+        return {"file": "ood" if ood else "metrics", **run(dataset, replicate_trainset(config, trainset, s), s), **ood}
+
+    return [{"seed": int(s), "a": metrics(a, s), "b": metrics(b, s)} for s in seeds]
+
+
+def table1_claims(config: dict, name: str = "table1") -> list[dict]:
+    """Real-Fake above each baseline (synthetic only); real + synthetic above real only."""
+    t, seeds, columns = config["experiments"]["table1"], experiment_seeds(config, "table1"), table_columns(config)
+    ours, keys = f"{t['variant']}/x{t['scale']}", ("setting", "method")
+    specs = []
+    for method, baseline in t["baselines"].items():
+        theirs = f"{baseline['variant']}/x{t['scale']}"
+        specs += [_claim(config, "Table 1", f"Real-Fake > {method} (synthetic only)", d, ours, theirs,
+                         _run_pairs(config, seeds, d, ours, theirs),
+                         paper=_reference("table1", keys, ("synthetic_only", "Real-Fake"), ("synthetic_only", method),
+                                          columns[d]))
+                  for d in baseline["datasets"] if d in t["datasets"]]
+    specs += [_claim(config, "Table 1", "real + synthetic > real only", d, f"{ours}_real", "real",
+                     _run_pairs(config, seeds, d, f"{ours}_real", "real"),
+                     paper=_reference("table1", keys, ("real_plus_synthetic", "Real-Fake+real"), ("real", "real_only"),
+                                      columns[d]))
+              for d in t["datasets"]]
+    return specs
+
+
+def factor_pairs(config: dict, variants: list[str]) -> list[tuple[str, str, str, dict]]:
+    """(claim, a, b, a's flags) for every two variants whose Table 2 flags differ in exactly the
+    factors of a claim (FACTOR_CLAIMS), a having them on; in FACTOR_CLAIMS' order."""
+    flags = {v: variant_flags(config["variants"][v], config["finetunes"]) for v in variants}
+    return [(claim, a, b, flags[a]) for factors, claim in FACTOR_CLAIMS.items() for a in variants for b in variants
+            if tuple(f for f in FACTORS if flags[a][f] != flags[b][f]) == factors and all(flags[a][f] for f in factors)]
+
+
+def table2_claims(config: dict, name: str = "table2") -> list[dict]:
+    """A row per two Table 2 variants that differ in one claim's factors; a claim that no two
+    configured variants test: a row with no pairs (``not tested``)."""
+    t, seeds, columns = experiment(config, "table2"), experiment_seeds(config, "table2"), table_columns(config)
+    found = factor_pairs(config, t["variants"])
+    specs = []
+    for d in t["datasets"]:
+        for claim, a, b, flags in found:
+            factors = next(f for f, c in FACTOR_CLAIMS.items() if c == claim)
+            off = {**flags, **dict.fromkeys(factors, 0)}
+            specs.append(_claim(config, "Table 2", claim, d, a, b, _run_pairs(config, seeds, d, f"{a}/x1", f"{b}/x1"),
+                                condition=", ".join(f"{f}={flags[f]}" for f in FACTORS if f not in factors),
+                                paper=_reference("table2_ablation", FACTORS, [flags[f] for f in FACTORS],
+                                                 [off[f] for f in FACTORS], columns[d])))
+        tested = {claim for claim, *_ in found}
+        specs += [_claim(config, "Table 2", claim, d, None, None, []) for claim in FACTOR_CLAIMS.values()
+                  if claim not in tested]
+    return specs
+
+
+def scaling_claims(config: dict, name: str) -> list[dict]:
+    """Accuracy does not fall with more synthetic data: each scale against the next smaller one.
+    The paper's numbers are Table 3's (IN-1K), set beside whatever stands for it, as in table3.csv."""
+    t, seeds = experiment(config, name), experiment_seeds(config, name)
+    scales = sorted(t["scales"])
+    datasets = [t["dataset"]] if name == "table3" else t["datasets"]
+    specs = []
+    for d in datasets:
+        for small, large in zip(scales, scales[1:], strict=False):
+            a, b = f"{t['variant']}/x{large}", f"{t['variant']}/x{small}"
+            paper = _reference("table3_scaling", ("scale", "real_data"), (large, 0), (small, 0), "top1")
+            specs.append(_claim(config, {"table3": "Table 3", "fig2": "Fig. 2"}[name],
+                                "more synthetic data: higher accuracy", d, a, b, _run_pairs(config, seeds, d, a, b),
+                                paper=paper if name == "table3" else None))
+    return specs
+
+
+def table4_claims(config: dict, name: str = "table4") -> list[dict]:
+    """OOD (Sec. 4.4): the largest synthetic-only set above real only on the OOD sets the paper
+    says so of (OOD_STATED), and real + synthetic above real only on every OOD set."""
+    t, seeds = experiment(config, "table4"), experiment_seeds(config, "table4")
+    if "real" not in t["trainsets"]:
+        return []
+    kinds = {x: parse_trainset(x) for x in t["trainsets"]}
+    synthetic = sorted((k["scale"], x) for x, k in kinds.items() if k["variant"] and not k["real"])
+    with_real = [x for x, k in kinds.items() if k["variant"] and k["real"]]
+    specs = []
+    for oodset, ood in config["ood_sets"].items():
+        column = ood.get("table_column", oodset)
+        compared = [(f"synthetic only x{synthetic[-1][0]} > real only (OOD)", synthetic[-1][1],
+                     ("synthetic_only", f"Real-Fake x{synthetic[-1][0]}"))] if synthetic and column in OOD_STATED else []
+        compared += [("real + synthetic > real only (OOD)", x, ("real_plus_synthetic", "Real-Fake+real"))
+                     for x in with_real]
+        specs += [_claim(config, "Table 4", claim, t["dataset"], a, "real",
+                         _run_pairs(config, seeds, t["dataset"], a, "real", oodset=oodset), test_set=oodset,
+                         column=column, paper=_reference("table4_ood", ("setting", "method"), row, ("real", "real_only"),
+                                                         f"{column}_top1"))
+                  for claim, a, row in compared]
+    return specs
+
+
+def gap_claims(config: dict, name: str = "gap") -> list[dict]:
+    """The full method's synthetic set nearer the real one than vanilla SD's (MMD, FD: a is vanilla
+    SD's) and more faithful to its labels. One pair per distinct pair of synthetic sets: with
+    ``vary_seeds: classifier`` every seed has the same sets, so one pair."""
+    t, seeds = experiment(config, "gap"), experiment_seeds(config, "gap")
+    kind = "pipeline: LoRA and synthesis" if config["experiments"]["vary_seeds"] == "pipeline" \
+        else "none: one synthetic set per variant (vary_seeds: classifier)"
+
+    def measure(kind_of_file, variant, s):
+        return {"file": kind_of_file, "dataset": t["dataset"], "variant": replicate(config, variant, s),
+                "scale": t["scale"]}
+
+    specs = []
+    for _, ours, vanilla, _ in [p for p in factor_pairs(config, t["variants"]) if p[0] == FACTOR_CLAIMS[FACTORS]]:
+        for claim, kind_of_file, metric in GAP_CLAIMS:
+            a, b = (ours, vanilla) if kind_of_file == "fidelity" else (vanilla, ours)  # distances: lower is better
+            pairs = {replicate(config, ours, s): {"seed": int(s), "a": measure(kind_of_file, a, s),
+                                                  "b": measure(kind_of_file, b, s)} for s in seeds}
+            specs.append(_claim(config, "Gap", claim, t["dataset"], f"{a}/x{t['scale']}", f"{b}/x{t['scale']}",
+                                list(pairs.values()), metric=metric, test_set="train (real vs synthetic)", kind=kind))
+    return specs
+
+
+def lira_claims(config: dict, name: str = "lira") -> list[dict]:
+    """Fig. 3, per attack: synthetic-trained models leak less than real-trained ones (AUC), and
+    their AUC is near chance (below 0.5 + CHANCE_MARGIN). Paired over the target models: model k
+    trained on half k, or on the synthetic set made from half k; the other models are its shadows."""
+    t = experiment(config, "lira")
+    kind, chance = "LiRA target model (its half; the others its shadows)", {"file": "constant",
+                                                                           "value": 0.5 + CHANCE_MARGIN}
+    specs = []
+    for attack in LIRA_ATTACKS:
+        def auc(setting, k, attack=attack):
+            return {"file": "lira", "setting": setting, "target": k, "attack": attack}
+
+        targets = range(t["shadows"])
+        specs += [_claim(config, "Fig. 3", f"LiRA {attack}: synthetic-trained AUC below real-trained", t["dataset"],
+                         "trained on real", "trained on synthetic",
+                         [{"seed": k, "a": auc("real", k), "b": auc("synthetic", k)} for k in targets],
+                         metric="auc", test_set="train split (members)", kind=kind),
+                  _claim(config, "Fig. 3", f"LiRA {attack}: synthetic-trained AUC near chance", t["dataset"],
+                         f"{0.5 + CHANCE_MARGIN:g} (chance + margin)", "trained on synthetic",
+                         [{"seed": k, "a": chance, "b": auc("synthetic", k)} for k in targets],
+                         metric="auc", test_set="train split (members)", kind=kind)]
+    return specs

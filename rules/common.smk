@@ -1,5 +1,20 @@
 import os
 
+# Snakemake puts the folder of a local Snakefile on sys.path, so a clone of this repository (or a
+# module: snakefile: "path/to/Snakefile") imports the package beside it; a Snakefile fetched with
+# github(...) is read file by file, and the package must be installed where Snakemake runs.
+try:
+    import realfake
+except ModuleNotFoundError as missing:
+    if missing.name != "realfake":
+        raise
+    raise WorkflowError(
+        "the realfake package cannot be imported: a local Snakefile (a clone, or a module's "
+        "snakefile: path) imports the package beside it; a module fetched with github(...) "
+        "needs it installed where Snakemake runs, at the same tag: pip install "
+        "'realfake @ git+https://github.com/OWNER/REPO@TAG' (README.md, 'Use as a module')"
+    ) from None
+
 import realfake.plan as plan
 from realfake.config import canonical, load_config, parse_trainset
 

@@ -49,6 +49,7 @@ rule fig2_scaling:
         "logs/fig2_scaling.log",
     benchmark:
         "benchmarks/fig2_scaling.tsv"
+    localrule: True
     conda:
         "../envs/realfake.yaml"
     params:

@@ -59,6 +59,7 @@ rule gap_table:
         "logs/gap_table.log",
     benchmark:
         "benchmarks/gap_table.tsv"
+    localrule: True
     conda:
         "../envs/realfake.yaml"
     params:

@@ -23,6 +23,7 @@ rule sample_grid:
         "logs/sample_grid/{dataset}/{variant}.log",
     benchmark:
         "benchmarks/sample_grid/{dataset}/{variant}.tsv"
+    localrule: True
     conda:
         "../envs/realfake.yaml"
     params:
@@ -65,6 +66,7 @@ rule comparison_grid:
         "benchmarks/comparison_grid/{comparison}.tsv"
     wildcard_constraints:
         comparison=r"[A-Za-z0-9_-]+",
+    localrule: True
     conda:
         "../envs/realfake.yaml"
     params:

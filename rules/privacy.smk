@@ -39,6 +39,7 @@ rule lira:
         "logs/lira.log",
     benchmark:
         "benchmarks/lira.tsv"
+    localrule: True
     conda:
         "../envs/realfake.yaml"
     params:

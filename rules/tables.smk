@@ -1,3 +1,7 @@
+# localrule: the rules that read small files (metrics, scores, shard indexes) and write a table or
+# figure run where Snakemake runs, never through sbatch (docs/slurm.md).
+
+
 rule table1:
     input:
         lambda wc: metrics_of(plan.table1_runs(config)),
@@ -7,6 +11,7 @@ rule table1:
         "logs/table1.log",
     benchmark:
         "benchmarks/table1.tsv"
+    localrule: True
     conda:
         "../envs/realfake.yaml"
     params:
@@ -25,6 +30,7 @@ rule table2:
         "logs/table2.log",
     benchmark:
         "benchmarks/table2.tsv"
+    localrule: True
     conda:
         "../envs/realfake.yaml"
     params:
@@ -43,6 +49,7 @@ rule table3:
         "logs/table3.log",
     benchmark:
         "benchmarks/table3.tsv"
+    localrule: True
     conda:
         "../envs/realfake.yaml"
     script:
@@ -58,6 +65,7 @@ rule table9:
         "logs/table9.log",
     benchmark:
         "benchmarks/table9.tsv"
+    localrule: True
     conda:
         "../envs/realfake.yaml"
     params:
@@ -75,6 +83,7 @@ rule table4:
         "logs/table4.log",
     benchmark:
         "benchmarks/table4.tsv"
+    localrule: True
     conda:
         "../envs/realfake.yaml"
     params:
@@ -99,6 +108,7 @@ rule table10:
         "logs/table10.log",
     benchmark:
         "benchmarks/table10.tsv"
+    localrule: True
     conda:
         "../envs/realfake.yaml"
     params:

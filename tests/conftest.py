@@ -42,6 +42,12 @@ def queue_of(nodeid: str) -> str:
     return "workflow" if nodeid.split("::")[0] == WORKFLOW_TEST_FILE else "local"
 
 
+def pytest_configure(config):
+    # registered here, beside pyproject.toml's markers: builds an image and runs a workflow slice in it
+    config.addinivalue_line("markers", "container: builds the OCI image with podman and runs the demo's cheapest "
+                                       "slice in it (minutes; not in make test: pytest -m container tests/test_container.py)")
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist's scope scheduling over ``queue_of``: a worker takes a whole queue, so module

@@ -163,7 +163,7 @@ def test_pipeline_seeds_replicate_lora_and_synthesis_seeds():
     settings = plan.table1_settings(config)
     assert settings["realfake-seed3/x1_real"] == ["real_plus_synthetic", "Real-Fake+real"]
     assert settings["real"] == ["real", "real_only"] and settings["fakeit-seed3/x1"] == ["synthetic_only", "FakeIt"]
-    # Table 2's replicates: every row at every seed, rows keyed back to the configured variant
+    # Table 2's replicates: every row at each of its own seeds (table2.seeds), rows keyed back to the configured variant
     rows = plan.table2_rows(config)
     assert rows["lp1_no_mmd-seed2"] == {**rows["lp1_no_mmd"]} and rows["lp1_no_mmd"]["variant"] == "lp1_no_mmd"
     assert rows["lp1_no_mmd"]["distribution_matching"] == 0 and rows["realfake"]["distribution_matching"] == 1

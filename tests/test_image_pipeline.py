@@ -151,6 +151,44 @@ def test_decoding_the_top_rows_gives_the_whole_decodes_rows_and_a_short_file_fai
         decode_top_rows(open_image(data[: len(data) // 2]), 400)
 
 
+def test_on_an_untested_pillow_the_top_rows_come_from_the_public_whole_decode_with_the_same_pixels(
+        jpegs, monkeypatch, caplog):
+    """decode_top_rows uses PIL's private decoder API only on the Pillow releases it was tested with;
+    on any other (here a made-up release) PIL's public whole decode gives the same rows, logged once."""
+    import PIL
+
+    from realfake.image_pipeline import TOP_ROWS_PILLOW, top_rows_tested
+
+    assert PIL.__version__ in TOP_ROWS_PILLOW  # the lock's Pillow takes the fast path: test it, then add it
+    crop = train_transform(RECIPE).crop
+    data = jpegs[1]
+    fast = [np.asarray(decode_top_rows(open_image(data), 200))]
+    drafted = open_image(data)
+    drafted.draft("RGB", (256, 256))
+    fast.append(np.asarray(decode_top_rows(drafted, 100)))
+    crops = []
+    for k, data in enumerate(jpegs[:8]):
+        seeded(k)
+        crops.append(crop(checked(data)))
+
+    top_rows_tested.cache_clear()
+    monkeypatch.setattr(PIL, "__version__", "99.0.0")
+    with caplog.at_level("WARNING", logger="realfake.image_pipeline"):
+        fallback = [np.asarray(decode_top_rows(open_image(jpegs[1]), 200))]
+        drafted = open_image(jpegs[1])
+        drafted.draft("RGB", (256, 256))
+        fallback.append(np.asarray(decode_top_rows(drafted, 100)))
+        for k, data in enumerate(jpegs[:8]):
+            seeded(k)
+            assert torch.equal(crop(checked(data)), crops[k]), k
+    assert [f.shape for f in fallback] == [(200, 512, 3), (100, 256, 3)]
+    assert all(np.array_equal(a, b) for a, b in zip(fast, fallback, strict=True))
+    assert len(caplog.records) == 1  # once, however many images
+    assert caplog.records[0].getMessage().startswith("Pillow 99.0.0 is not among those decode_top_rows was tested")
+    with pytest.raises(OSError, match="truncated"):
+        decode_top_rows(open_image(jpegs[1][: len(jpegs[1]) // 2]), 400)
+
+
 def test_png_and_exif_rotated_jpeg_take_todays_crop_within_one_level(jpegs):
     """Whole decodes (PNG, EXIF-rotated JPEG, crops too small to draft) crop timm's box of the
     upright image; torch's uint8 resize gives PIL's pixels within one level (measured mean 0.019)."""

@@ -16,12 +16,12 @@ PACKAGE = ROOT / "realfake"
 LAYERS = {
     "foundation": {"atomic", "digests", "seeds", "splits", "devices"},
     "planning": {"config", "plan", "costs", "slurm_limits"},
-    "runtime": {"models", "checkpoints", "budget", "distributed", "jobs", "records"},
+    "runtime": {"models", "checkpoints", "budget", "distributed", "jobs", "records", "trackers"},
     "data": {"data", "sources", "attributes", "ood", "shards", "image_pipeline"},
     "generation": {"diffusion", "conditioning", "lora", "synthesis", "guidance", "captions", "tiny_models",
                    "pretrain"},
     "training": {"classifier"},
-    "evaluation": {"gap", "tables", "privacy", "copies", "grids"},
+    "evaluation": {"gap", "tables", "privacy", "copies", "grids", "claims", "lora_validation"},
     "entry": {"preflight", "smoke"},
 }
 RANK = {"foundation": 0, "planning": 1, "runtime": 1, "data": 2, "generation": 3, "training": 3,

@@ -126,7 +126,7 @@ def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, 
 
     jobs = slurm_jobs(workdir)
     rules = [rule_of(j) for j in jobs]
-    assert sorted(set(rules)) == sorted(GPU_RULES | {"build_manifest", "build_tiny_models", "table1"})
+    assert sorted(set(rules)) == sorted(GPU_RULES | {"build_manifest", "build_tiny_models"})  # table1: a local rule
     assert rules.count("synthesize_shard") == 1  # 3 shards bundled into one submission
     for job, rule in zip(jobs, rules, strict=True):
         assert job["JobState"] == "COMPLETED", job
@@ -149,7 +149,7 @@ def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, 
     new = [j for j in slurm_jobs(workdir) if j["JobId"] not in first]
     again = sorted(rule_of(j) for j in new)
     assert again == ["evaluate_classifier", "evaluate_classifier", "synthesize_shard", "synthesize_shard",
-                     "synthesize_shard", "table1", "train_classifier", "train_classifier"]
+                     "synthesize_shard", "train_classifier", "train_classifier"]
     arrays = {j.get("ArrayJobId") for j in new if rule_of(j) == "synthesize_shard"}
     assert len(arrays) == 1 and None not in arrays  # one submission, three array tasks
     assert all("gpu" not in r for r in profile["set-resources"].values())  # GPUs come from the rules
