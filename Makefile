@@ -58,7 +58,7 @@ paper-smoke: install
 # workflow tests, the rest.
 # The node-failure test waits for SLURM to notice a dead node and requeue (10 min): run on its own.
 test: install
-	$(PY) -m pytest -q -rs --durations=15 -n 3 -m "not node_failure and not container" tests
+	$(PY) -m pytest -q -rs --durations=40 -n 3 -m "not node_failure and not container" tests
 
 test-node-failure: install
 	$(PY) -m pytest -q -rs -s -m node_failure tests/test_slurm_two_nodes.py
