@@ -171,6 +171,17 @@ def upstream(tmp_path_factory, worker_id):
     return workdir
 
 
+class StopAfter:
+    """A time budget that runs out after ``steps`` steps (the training loop asks once a step)."""
+
+    def __init__(self, steps):
+        self.steps, self.asked = steps, 0
+
+    def stop_requested(self):
+        self.asked += 1
+        return self.asked >= self.steps
+
+
 def seed_workdir(upstream, workdir) -> None:
     """``upstream``'s outputs with Snakemake's records of them (modification times kept), so a run
     in ``workdir`` takes them as up to date wherever its config leaves their params as they are."""

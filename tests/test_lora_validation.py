@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from conftest import ROOT, StopAfter
 from PIL import Image
 
 from realfake import plan
@@ -26,17 +26,6 @@ def demo_validation(out_path, **runtime) -> LoraValidation:
 
 def heights(paths) -> list[int]:
     return [Image.open(p).size[1] for p in paths]
-
-
-class StopAfter:
-    """A time budget that runs out after ``steps`` steps (the training loop asks once a step)."""
-
-    def __init__(self, steps):
-        self.steps, self.asked = steps, 0
-
-    def stop_requested(self):
-        self.asked += 1
-        return self.asked >= self.steps
 
 
 def test_plan_takes_each_rows_settings_from_a_variant_of_the_finetune():

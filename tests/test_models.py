@@ -6,6 +6,7 @@ import tarfile
 import numpy as np
 import pytest
 import torch
+from conftest import StopAfter
 
 from realfake.budget import BudgetExhausted, Checkpointing
 from realfake.classifier import (
@@ -444,17 +445,6 @@ def test_tiny_clip_learns_the_classes_contrastively(digits, tmp_path):
     trained = clip_image_embeddings(str(tmp_path / "clip"), train.path.tolist()[:4], device="cpu")
     random = clip_image_embeddings(str(tmp_path / "random"), train.path.tolist()[:4], device="cpu")
     assert trained.shape == random.shape == (4, 64) and not torch.allclose(trained, random)
-
-
-class StopAfter:
-    """A time budget that runs out after ``steps`` steps (the training loop asks once a step)."""
-
-    def __init__(self, steps):
-        self.steps, self.asked = steps, 0
-
-    def stop_requested(self):
-        self.asked += 1
-        return self.asked >= self.steps
 
 
 TIMING = ["images_per_s", "wall_s"]  # the columns of a summary.csv that depend on the clock

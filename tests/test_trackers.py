@@ -172,7 +172,7 @@ def test_a_classifier_stopped_and_resumed_logs_one_point_per_summary_row(digits,
     """A real tiny classifier (3 epochs, validated every 2) stopped by its budget after step 4 and
     resumed: TensorBoard holds one point per summary.csv row and column, equal to the row."""
     import pandas as pd
-    from test_models import StopAfter
+    from conftest import StopAfter
 
     from realfake.budget import BudgetExhausted
     from realfake.classifier import ImageList, Recipe, eval_transform, train_classifier, train_transform
