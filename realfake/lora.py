@@ -226,14 +226,13 @@ def train_lora(model: str, train, out_path: str | os.PathLike, settings: LoraSet
 
 def _validate(validation, parts, step: int, *, total_steps: int, dev, dtype, tracker) -> None:
     """Where due, rank 0 draws the LoRA's validation grid at ``step`` while the others wait: the UNet in
-    eval mode without gradients, under training's autocast (``dtype``), its adapter scales restored and
-    the RNG forked, so that training draws and computes after it exactly what it would without it."""
+    eval mode without gradients, under training's autocast (``dtype``), the RNG forked (training draws from
+    its own generators; the fork guards the global one), so that training computes after it exactly what it
+    would without it. The pipeline scales the adapter by its lora_scale and back itself (diffusers)."""
     if validation is None or not validation.due(step, total_steps):
         return
     if context().main:
         start, was_training = time.perf_counter(), parts.unet.training
-        scales = [(m.scaling, dict(m.scaling)) for m in parts.unet.modules()
-                  if isinstance(getattr(m, "scaling", None), dict)]
         parts.unet.eval()
         try:
             with torch.random.fork_rng(devices=_rng_devices(dev)), torch.no_grad(), \
@@ -241,8 +240,6 @@ def _validate(validation, parts, step: int, *, total_steps: int, dev, dtype, tra
                 path = validation.run(parts, step, total_steps)
         finally:
             parts.unet.train(was_training)
-            for live, saved in scales:  # the pipeline scales the adapter by lora_scale and back
-                live.update(saved)
         log.info("validation images at step %d: %s (%.1f s)", step, path, time.perf_counter() - start)
         if tracker is not None:
             tracker.log_image("lora/validation", path, step)

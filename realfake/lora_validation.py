@@ -5,7 +5,7 @@ under training (its adapter attached, at the variants' ``lora_scale``): one colu
 shown class (``grids.shown_classes``), one image per seed, in rows: the real training images
 (seed k: the class's k-th), text-to-image, and, where a variant of the finetune uses it, img2img
 from those real images (the latent prior). Prompts, visual guidance, negative prompt, sampler,
-guidance scale and strength are synthesis's (``synthesis._generate``, settings from
+guidance scale and strength are synthesis's (``synthesis.generate_images``, settings from
 ``plan.lora_validation``); seed k's generator is seeded by ``seeds[k]`` at every step, so the
 blocks differ only by what the LoRA has learnt.
 
@@ -30,7 +30,7 @@ from realfake.atomic import atomic_path
 from realfake.conditioning import build_prompt, encode_text, match_negative
 from realfake.data import load_rgb
 from realfake.grids import draw, shown_classes
-from realfake.synthesis import SynthesisSettings, _generate, make_scheduler, template_of
+from realfake.synthesis import SynthesisSettings, generate_images, make_scheduler, template_of
 
 MAX_BLOCKS = 12
 STEP_FILE = re.compile(r"step(\d{6,})\.png")  # zero-padded to 6 digits, more past step 999,999
@@ -117,7 +117,7 @@ class LoraValidation:
         # one image at a time through the VAE, as synthesis does (at 512 px a batch's activations add up)
         slicing, parts.vae.use_slicing = parts.vae.use_slicing, True
         try:
-            return _generate(pipe, settings, prompts, negative, cases["rows"], cases["guidance"], seeds)
+            return generate_images(pipe, settings, prompts, negative, cases["rows"], cases["guidance"], seeds)
         finally:
             parts.vae.use_slicing = slicing
 

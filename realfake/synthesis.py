@@ -122,7 +122,7 @@ def synthesize_shard(pipe, out_path: str | os.PathLike, shard: int, train, setti
                                     settings.prompt_suffix)
                        for i, src, row in zip(batch, sources, rows.itertuples(), strict=True)]
             seeds = [image_seed(settings.seed, i) for i in batch]
-            images = _generate(pipe, settings, prompts, negative, rows,
+            images = generate_images(pipe, settings, prompts, negative, rows,
                                None if guidance is None else guidance[sources], seeds)
             for i, src, row, prompt, seed, image in zip(batch, sources, rows.itertuples(), prompts, seeds,
                                                         images, strict=True):
@@ -132,7 +132,10 @@ def synthesize_shard(pipe, out_path: str | os.PathLike, shard: int, train, setti
     return len(indices)
 
 
-def _generate(pipe, settings, prompts, negative, rows, guidance, seeds):
+def generate_images(pipe, settings, prompts, negative, rows, guidance, seeds):
+    """One batch of ``pipe``'s images as synthesis draws them (guidance injected, a generator per seed, the
+    LoRA at ``lora_scale``, img2img from ``rows``' real images under the latent prior); the LoRA's
+    validation grids draw through it too."""
     dev = pipe.device
     states = inject_guidance(encode_text(pipe.tokenizer, pipe.text_encoder, prompts), guidance,
                              settings.injection)

@@ -52,7 +52,7 @@ def test_validation_draws_every_due_step_stacks_them_and_leaves_the_weights_bit_
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from realfake.conditioning import encode_text
-    from realfake.synthesis import SynthesisSettings, _generate, load_pipeline
+    from realfake.synthesis import SynthesisSettings, generate_images, load_pipeline
     from realfake.trackers import open_tracker
 
     train = digits[digits.split == "train"].reset_index(drop=True)
@@ -86,7 +86,7 @@ def test_validation_draws_every_due_step_stacks_them_and_leaves_the_weights_bit_
         settings = SynthesisSettings(**row["synthesis"])
         pipe = load_pipeline(tiny_sd, settings, tmp_path / "lora.safetensors", device="cpu", fuse=False)
         negative = encode_text(pipe.tokenizer, pipe.text_encoder, [settings.negative_prompt])
-        expected = _generate(pipe, settings, [f"photo of {n}" for n in rows.class_name], negative, rows,
+        expected = generate_images(pipe, settings, [f"photo of {n}" for n in rows.class_name], negative, rows,
                              guidance[rows.index.tolist()], [0, 1] * 3)
         # exactly: on this random tiny SD, the same images without the guidance token differ by 1-2 levels
         for got, want in zip(images, expected, strict=True):
