@@ -1,11 +1,12 @@
-"""LiRA, copy detection, CelebA attributes and the new tables, on the library directly."""
+"""LiRA, copy detection, CelebA attributes and the new tables, on the library directly; and LiRA's
+shadow pipelines end to end through Snakemake."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import ROOT
+from conftest import LORA, ROOT, planned_jobs, reduced_config, seed_workdir, snakemake
 
 from realfake.data import DataError
 
@@ -235,3 +236,39 @@ def test_config_plans_baselines_shadows_and_table10():
     raw["datasets"]["digits_lira-shadow0"] = raw["datasets"]["digits"]
     with pytest.raises(ConfigError, match="datasets.digits_lira-shadow0: this name is reserved"):
         load_config(raw)
+
+
+def test_lira_over_shadow_runs(upstream, tmp_path):
+    """LiRA through Snakemake: 4 shadow pipelines on halves of a 60-digit base set, each shadow's
+    classifiers scoring every base image, the table, the ROC, and the report holding both. Its own
+    folder beside test_workflow.py's (seeded from the shared upstream), so it runs in this queue.
+    The shadows draw with the latent prior alone: a LoRA per shadow (the paper's) is
+    test_planning's to check, dry (8 jobs fewer here)."""
+    from PIL import Image
+
+    from realfake.splits import membership
+
+    config = reduced_config()
+    config["datasets"]["digits_lira"] = {"source": "digits", "recipe": "demo", "captions": False,
+                                         "digits": {"train_per_class": 6}}
+    config["experiments"]["lira"] = {"dataset": "digits_lira", "shadows": 4, "variant": "lp1_base"}
+    seed_workdir(upstream, tmp_path)
+    assert planned_jobs(tmp_path, config, None, LORA) == {}  # the shared upstream holds for this config
+    run = snakemake(tmp_path, "--cores", "2", "results/privacy/lira.csv", config=config)
+    assert run.returncode == 0, run.stderr[-5000:]
+    members = membership(60, 4, 0)
+    for k in range(4):  # each shadow's manifest: its half of the base train split, the whole test split
+        shadow = pd.read_parquet(tmp_path / f"data/digits_lira-shadow{k}/manifest.parquet")
+        assert (shadow.split == "train").sum() == members[k].sum() and (shadow.split == "test").sum() == 360
+        for trainset in ("real", "lp1_base/x1"):
+            scores = pd.read_parquet(tmp_path / f"results/digits_lira-shadow{k}/{trainset}/seed0/lira_scores.parquet")
+            assert len(scores) == 60 and scores.score.notna().all()  # every base training image
+    table = pd.read_csv(tmp_path / "results/privacy/lira.csv")
+    assert len(table) == 8 and set(table.setting) == {"trained_on_real", "trained_on_synthetic"}
+    assert table.auc.between(0, 1).all() and (table.tpr_at_1pct_fpr >= table["tpr_at_0.1pct_fpr"]).all()
+    assert table.set_index("setting").loc["trained_on_real", "paper_tpr_at_0.1pct_fpr"].iloc[0] == 0.0001
+    assert Image.open(tmp_path / "results/privacy/lira_roc.png").size[0] > 600
+    report = snakemake(tmp_path, "results/privacy/lira.csv", "--report", str(tmp_path / "report.html"), config=config)
+    assert report.returncode == 0, (report.stdout + report.stderr)[-3000:]
+    html = (tmp_path / "report.html").read_text(errors="replace")
+    assert "lira.csv" in html and "lira_roc.png" in html
