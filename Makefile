@@ -15,7 +15,7 @@ $(UV):
 	$(LOCK_TOOLS)/bin/pip install -q uv==$(UV_VERSION)
 
 # The tested environment: exactly the lock's versions, then the package itself without its
-# dependencies (they are the lock), installed by uv (a third of pip's time). Into an environment
+# dependencies (they are the lock), installed by uv (half of pip's time). Into an environment
 # of your own: pip install . (README).
 $(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
 	python3 -m venv $(VENV)

@@ -13,7 +13,7 @@ the lock's lines, verbatim; tests/test_install.py checks that it is this file's 
 Installing (``--install PYTHON``): the lock into PYTHON's environment with uv, from the same sources,
 bytecode compiled as pip would (the jobs' many processes then never compile a module), then this
 checkout, editable, without dependencies. uv unpacks the wheels in parallel: on the 2-core
-development machine it installs the lock (3.6 GB, CUDA libraries included) in about 40 s where
+development machine it installs the lock (3.6 GB, CUDA libraries included) in about a minute where
 pip took about 2 minutes (docs/measured.md).
 
 Standard library only: it runs in the lock tools' venv (pip and uv), without the project's packages.
