@@ -25,6 +25,7 @@ from realfake.config import (
     schema,
     shadow_name,
 )
+from realfake.splits import digits_train_size, membership
 
 
 def train_size(config: dict, dataset: str) -> int:
@@ -33,21 +34,15 @@ def train_size(config: dict, dataset: str) -> int:
     if "shadow" in ds:
         return int(shadow_members(config, ds["shadow"]).sum())
     if ds["source"] == "digits":
-        from realfake.splits import digits_split
-
-        return len(digits_split(**ds["digits"])[0])
+        return digits_train_size(**ds["digits"])
     if ds["source"] == "digits_attributes":
-        from realfake.splits import digits_split
-
         settings = ds["digits_attributes"]
-        return settings["train_subset"] or len(digits_split(settings["test_fraction"], None, settings["seed"])[0])
+        return settings["train_subset"] or digits_train_size(settings["test_fraction"], None, settings["seed"])
     return ds["train_images"]
 
 
 def shadow_members(config: dict, shadow: dict):
     """Which of the base data set's training images a LiRA shadow trains on (bool array)."""
-    from realfake.splits import membership
-
     n = train_size(config, shadow["dataset"])
     return membership(n, shadow["shadows"], shadow["seed"])[shadow["index"]]
 

@@ -35,6 +35,22 @@ def test_digits_train_size_is_known_before_the_manifest(digits):
     assert train_size(config, "d") == 1437
 
 
+def test_the_digits_split_is_counted_as_scikit_learn_draws_it():
+    """Planning counts the split (no scikit-learn import at Snakemake's start): the class counts are
+    the data set's, and every count is the drawn split's, on both sides of the per-class floor
+    (139 images for a test fraction of 0.2, where the count falls back to drawing it)."""
+    from sklearn.datasets import load_digits
+
+    from realfake.splits import DIGITS_CLASS_COUNTS, digits_split, digits_train_size
+
+    assert tuple(np.bincount(load_digits().target)) == DIGITS_CLASS_COUNTS
+    for test_fraction in (0.1, 0.2, 0.25, 1 / 3, 0.5, 0.9):
+        for per_class in (None, 1, 8, 20, 80, 139, 140, 143, 160, 200):
+            for seed in (0, 1):
+                drawn = len(digits_split(test_fraction, per_class, seed)[0])
+                assert digits_train_size(test_fraction, per_class, seed) == drawn, (test_fraction, per_class, seed)
+
+
 def _folder(root, counts):
     for split, classes in counts.items():
         for cls, n in classes.items():

@@ -114,15 +114,16 @@ def test_planning_imports_only_planning():
 
 
 @pytest.mark.parametrize("config", ["config.yaml", "paper.yaml"])
-def test_planning_loads_and_plans_without_torch_or_pandas(config):
-    """Loader, planner and costs in a Python where torch, torchvision, pandas and PIL cannot be
-    imported: every experiment of the config is planned (its runs, their params and shards)."""
+def test_planning_loads_and_plans_without_torch_pandas_or_sklearn(config):
+    """Loader, planner and costs in a Python where torch, torchvision, pandas, PIL and scikit-learn
+    cannot be imported: every experiment of the config is planned (its runs, their params and
+    shards; the demo's digits split is counted, not drawn)."""
     script = textwrap.dedent(f"""
         import importlib.abc, sys
 
         class Blocked(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path, target=None):
-                if name.split(".")[0] in ("torch", "torchvision", "pandas", "PIL"):
+                if name.split(".")[0] in ("torch", "torchvision", "pandas", "PIL", "sklearn"):
                     raise ImportError(name + " is blocked")
 
         sys.meta_path.insert(0, Blocked())
