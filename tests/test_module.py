@@ -20,7 +20,7 @@ REMOTE_RULES = {"build_manifest", "build_ood_manifest", "caption_images", "compu
                 "synthesize_shard", "train_classifier", "evaluate_classifier", "evaluate_ood", "distribution_gap",
                 "label_fidelity", "fig1_clip_pca", "lira_scores", "real_copy_descriptors", "copy_detection", "copies"}
 TABLE1_JOBS = {"build_manifest": 1, "build_tiny_models": 1, "pretrain_tiny_sd": 1, "pretrain_tiny_clip": 1,
-               "caption_images": 1, "compute_guidance": 1, "train_lora": 1, "synthesize_shard": 3,
+               "caption_images": 1, "compute_guidance": 1, "train_lora": 1, "synthesize_shard": 2,
                "train_classifier": 3, "evaluate_classifier": 3, "table1": 1}
 
 IMPORTER = """\

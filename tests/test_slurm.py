@@ -127,20 +127,20 @@ def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, 
     jobs = slurm_jobs(workdir)
     rules = [rule_of(j) for j in jobs]
     assert sorted(set(rules)) == sorted(GPU_RULES | {"build_manifest", "build_tiny_models"})  # table1: a local rule
-    assert rules.count("synthesize_shard") == 1  # 3 shards bundled into one submission
+    assert rules.count("synthesize_shard") == 1  # 2 shards bundled into one submission
     for job, rule in zip(jobs, rules, strict=True):
         assert job["JobState"] == "COMPLETED", job
         if rule in GPU_RULES:
             assert job["Partition"] == "gpu" and job["TresPerJob"] == "gres:gpu:1", job
             assert job["MinMemoryNode"] == "900M"
-            # the synthesis group stacks its 3 shards in series on its one GPU
-            assert job["TimeLimit"] == ("00:21:00" if rule == "synthesize_shard" else "00:07:00")
+            # the synthesis group stacks its 2 shards in series on its one GPU
+            assert job["TimeLimit"] == ("00:14:00" if rule == "synthesize_shard" else "00:07:00")
         else:
             assert job["Partition"] == "cpu" and "TresPerJob" not in job, job
             assert job["MinMemoryNode"] == "500M" and job["TimeLimit"] == "00:10:00"
 
     # A config edit, with shards submitted as a job array (the profile's documented switch):
-    # only the dependents run again, the 3 shards as one array; an array task's shard equals the
+    # only the dependents run again, the 2 shards as one array; an array task's shard equals the
     # same shard made locally.
     edited = copy.deepcopy(config)
     edited["variants"]["realfake"]["guidance_scale"] = 3.0
@@ -150,13 +150,13 @@ def test_profile_submits_every_job_as_asked_and_reruns_only_dependents(cluster, 
     new = [j for j in slurm_jobs(workdir) if j["JobId"] not in first]
     again = sorted(rule_of(j) for j in new)
     assert again == ["evaluate_classifier", "evaluate_classifier", "synthesize_shard", "synthesize_shard",
-                     "synthesize_shard", "train_classifier", "train_classifier"]
+                     "train_classifier", "train_classifier"]
     arrays = {j.get("ArrayJobId") for j in new if rule_of(j) == "synthesize_shard"}
-    assert len(arrays) == 1 and None not in arrays  # one submission, three array tasks
+    assert len(arrays) == 1 and None not in arrays  # one submission, two array tasks
     assert all("gpu" not in r for r in profile["set-resources"].values())  # GPUs come from the rules
     shards = sorted((workdir / "results/digits/realfake/shards").glob("*.tar"))
-    assert len(shards) == 3
-    shard = shards[1]  # the middle task's (the three run the same code on their own images)
+    assert len(shards) == 2
+    shard = shards[1]  # the second task's (the two run the same code on their own images)
     from_array = shard.read_bytes()
     shard.unlink()
     run_profile(workdir, None, edited, str(shard.relative_to(workdir)))
