@@ -58,11 +58,11 @@ paper-smoke: install
 		--configfile $(CURDIR)/config/paper.yaml $(abspath $(SMOKE))/overlay.yaml
 	$(PY) -m realfake.smoke report $(SMOKE)/run
 
-# Three pytest-xdist workers, one queue each (tests/conftest.py): the real-SLURM tests, the end-to-end
-# workflow tests, the rest.
+# Four pytest-xdist workers, one queue each (tests/conftest.py): the real-SLURM tests, the end-to-end
+# workflow tests, the models' and privacy analysis' training tests, the rest.
 # The node-failure test waits for SLURM to notice a dead node and requeue (10 min): run on its own.
 test: install
-	$(PY) -m pytest -q -rs --durations=40 -n 3 -m "not node_failure and not container" tests
+	$(PY) -m pytest -q -rs --durations=40 -n 4 -m "not node_failure and not container" tests
 
 test-node-failure: install
 	$(PY) -m pytest -q -rs -s -m node_failure tests/test_slurm_two_nodes.py

@@ -23,12 +23,15 @@ ONE_THREAD = ["--set-threads", *(f"{rule}=1" for rule in ("pretrain_tiny_sd", "p
 # local job's threads on the same 2 cores, spinning made a job take 4.7x its CPU time (measured)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-# ``make test`` runs three pytest-xdist workers (``-n 3``), one queue each: the tests that bring up
+# ``make test`` runs four pytest-xdist workers (``-n 4``), one queue each: the tests that bring up
 # a real SLURM cluster (marked slow), which mostly wait on its queue and the executor plugin's
-# status checks; the end-to-end workflow tests, which share one folder built target by target; every
-# other test. The SLURM queue runs at a higher CPU priority than anything else on the machine.
+# status checks; the end-to-end workflow tests, which share one folder built target by target; the
+# models' and the privacy analysis' training tests; every other test. The last three use the CPU
+# and split it about evenly (a queue left running alone uses about one core of the two). The SLURM
+# queue runs at a higher CPU priority than anything else on the machine.
 SLURM_TEST_FILES = ("tests/test_slurm.py", "tests/test_slurm_two_nodes.py")
 WORKFLOW_TEST_FILE = "tests/test_workflow.py"
+TRAINING_TEST_FILES = ("tests/test_models.py", "tests/test_privacy.py")
 SLURM_NICENESS = -10
 
 
@@ -37,9 +40,12 @@ def is_slurm_test(nodeid: str) -> bool:
 
 
 def queue_of(nodeid: str) -> str:
+    path = nodeid.split("::")[0]
     if is_slurm_test(nodeid):
         return "slurm"
-    return "workflow" if nodeid.split("::")[0] == WORKFLOW_TEST_FILE else "local"
+    if path == WORKFLOW_TEST_FILE:
+        return "workflow"
+    return "training" if path in TRAINING_TEST_FILES else "local"
 
 
 def pytest_configure(config):
@@ -51,7 +57,7 @@ def pytest_configure(config):
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist's scope scheduling over ``queue_of``: a worker takes a whole queue, so module
-    and session fixtures are built once per queue, and the three run side by side."""
+    and session fixtures are built once per queue, and the four run side by side."""
     from xdist.scheduler import LoadScopeScheduling
 
     class Queues(LoadScopeScheduling):

@@ -173,9 +173,9 @@ def test_cost_plan_counts_jobs_and_gpu_hours(tmp_path, capsys):
     main(["results/table1.csv", "--configfile", str(tmp_path / "config.yaml"), "--all", "--gpus", "2"])
     table = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[2:]}
-    # 3 shards x 32 images x 36 s = 1 GPU-hour, in one group of 8, half an hour on 2 GPUs, 32 PNGs each
-    assert rows["synthesize_shard"][:5] == ["3", "96.0", "1.0", "1", "0.5"]
-    assert float(rows["synthesize_shard"][5]) == pytest.approx(3 * 32 * 501.5 * 1024 / 1e12, abs=0.001)
+    # 2 shards x 40 images x 36 s = 0.8 GPU-hours, in one group of 8, 0.4 hours on 2 GPUs, 40 PNGs each
+    assert rows["synthesize_shard"][:5] == ["2", "80.0", "0.8", "1", "0.4"]
+    assert float(rows["synthesize_shard"][5]) == pytest.approx(2 * 40 * 501.5 * 1024 / 1e12, abs=0.001)
     # 1 epoch over 80 (real), 80 (synthetic) and 160 (both) images at 32 px, 0.5 s per 224-px image
     classifier_hours = 320 * (32 / 224) ** 2 * 0.5 / 3600
     assert rows["train_classifier"][0] == "3" and float(rows["train_classifier"][2]) == \
