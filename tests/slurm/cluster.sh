@@ -121,9 +121,9 @@ start_munge() {
   cp /run/munge/munged.pid "$STATE/munged.pid"
 }
 
-start_daemon() {  # name, pidfile, log
+start_daemon() {  # name, pidfile, log, the daemon's arguments
   if [ -s "$2" ] && kill -0 "$(cat "$2")" 2>/dev/null; then return; fi
-  "/usr/sbin/$1"
+  "/usr/sbin/$1" "${@:4}"
   for _ in $(seq 30); do [ -s "$2" ] && kill -0 "$(cat "$2")" 2>/dev/null && return; sleep 0.2; done
   echo "cluster.sh: $1 did not start; the end of $3:" >&2
   tail -5 "$3" >&2
@@ -166,7 +166,9 @@ case "${1:-}" in
     install_packages
     write_config
     start_munge
-    start_daemon slurmctld "$STATE/slurmctld.pid" "$STATE/slurmctld.log"
+    # -c: a fresh controller forgets an earlier run's jobs (kept in $STATE an hour, MinJobAge),
+    # which the tests would count as their own where a test folder's path repeats
+    start_daemon slurmctld "$STATE/slurmctld.pid" "$STATE/slurmctld.log" -c
     start_daemon slurmd "$STATE/slurmd.pid" "$STATE/slurmd.log"
     wait_idle
     sinfo

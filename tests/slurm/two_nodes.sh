@@ -100,7 +100,7 @@ start_daemons() {
   in_ns ctl runuser -u munge -- /usr/sbin/munged
   sleep 0.3
   in_ns ctl cat /run/munge/munged.pid > "$STATE/munged.pid"
-  in_ns ctl /usr/sbin/slurmctld
+  in_ns ctl /usr/sbin/slurmctld -c  # forgets an earlier run's jobs, as cluster.sh's
   wait_for_pidfile slurmctld.daemon "$STATE/slurmctld.log"
   for node in "${NODES[@]}"; do start_slurmd "$node"; done
 }
