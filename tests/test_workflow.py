@@ -23,25 +23,19 @@ def experiments_config() -> dict:
                                  table4={"dataset": "digits", "trainsets": ["realfake/x1", "real"], "seeds": one},
                                  gap={"dataset": "digits", "variants": ["lp1_base", "realfake"], "seeds": one},
                                  seeds=[0, 1])
-    # Table 10 on one stand-in attribute, copy detection; FakeIt as a variant (LiRA: test_privacy.py)
-    config["datasets"].update(
-        digits_even={"source": "digits_attributes", "recipe": "demo", "captions": False,
-                     "prompt_template": "a photo of a {classname} digit",
-                     "digits_attributes": {"attribute": "Even", "names": ["odd", "even"], "train_subset": 32,
-                                           "test_subset": 60}})
+    # copy detection; FakeIt as a variant (Table 10: test_table10.py, LiRA: test_privacy.py)
     config["variants"]["fakeit"] = {"finetune": None, "latent_prior": False, "resolution": 32, "num_inference_steps": 10,
                                     "negative_prompt": "",
                                     "prompt_templates": ["a photo of a {classname}", "an image of a {classname}"]}
     config["experiments"]["table1"]["datasets"] = ["digits"]
-    config["experiments"].update(table10={"datasets": {"Smiling": "digits_even"}, "baseline": "fakeit"},
-                                 copies={"dataset": "digits", "variants": ["realfake", "fakeit"], "center": True,
+    config["experiments"].update(copies={"dataset": "digits", "variants": ["realfake", "fakeit"], "center": True,
                                          "grid_pairs": 4})
     return config
 
 
 TABLES = ["all", "results/table2.csv", "results/table3.csv", "results/table4.csv", "results/table9.csv",
           "results/gap_vs_accuracy.csv", "results/fig1_clip_pca.png", "results/fig2_scaling.png",
-          "results/table10.csv", "results/privacy/copies.csv"]
+          "results/privacy/copies.csv"]
 
 
 class Workflow:
@@ -203,31 +197,6 @@ def test_distribution_gap_against_accuracy(workflow):
     assert fidelity["images"] == 80 and 0 <= fidelity["top1"] <= fidelity["top5"] <= 100
     assert table.set_index("variant").loc["realfake", "label_fidelity_top1"] == pytest.approx(fidelity["top1"],
                                                                                               abs=1e-3)
-
-
-def test_celeba_attribute_table(workflow):
-    workdir, _ = workflow.build("results/table10.csv")
-    manifest = pd.read_parquet(workdir / "data/digits_even/manifest.parquet")
-    assert manifest.groupby("split").size().to_dict() == {"test": 60, "train": 32}  # x1: one shard of 32
-    assert (workdir / "data/digits_even/images/list_attr_celeba.txt").read_text().splitlines()[1] == "Even Round Large"
-    digit = manifest.path.str.extract(r"(\d+)\.png$")[0].astype(int) - 1  # CelebA's 1-based file names
-    from sklearn.datasets import load_digits
-
-    assert (manifest.label == (load_digits().target[digit] % 2 == 0)).all()
-    prompts = _shard_prompts(workdir / "results/digits_even/realfake/shards/00000.tar")
-    assert prompts <= {"a photo of a odd digit", "a photo of a even digit"} and len(prompts) == 2
-    t10 = pd.read_csv(workdir / "results/table10.csv").set_index("row")
-    assert list(t10.index) == ["real_data", "baseline", "realfake", "realfake_real"]
-    assert t10.loc["baseline", "Smiling_paper"] == 76.9 and pd.isna(t10.loc["realfake_real", "Smiling_paper"])
-    metrics = json.loads((workdir / "results/digits_even/fakeit/x1/seed0/metrics.json").read_text())
-    assert t10.loc["baseline", "Smiling"] == pytest.approx(metrics["top1"], abs=0.01) and metrics["images"] == 60
-
-
-def _shard_prompts(path) -> set[str]:
-    from realfake.shards import ShardSamples
-
-    samples = ShardSamples([path])
-    return {samples.meta(i)["prompt"] for i in range(len(samples))}
 
 
 def test_fakeit_variant_alternates_its_prompts(workflow):
@@ -454,7 +423,7 @@ def test_report_bundles_tables_and_figure(workflow):
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
     html = (workdir / "report.html").read_text(errors="replace")
     for name in ("table1.csv", "table2.csv", "table3.csv", "table4.csv", "table9.csv", "fig1_clip_pca.png",
-                 "fig2_scaling.png", "table10.csv", "copies.csv", "copies_grid.png",
+                 "fig2_scaling.png", "copies.csv", "copies_grid.png",
                  "training_curves.png"):
         assert name in html
 
