@@ -33,9 +33,12 @@ def digits_train_size(test_fraction: float = 0.2, train_per_class: int | None = 
     """``len(digits_split(...)[0])``, counted. scikit-learn's split holds out ``ceil(test_fraction * n)``
     images and gives each class at least the floor of its share of the rest (``_approximate_mode``,
     in the same floating-point expression), so up to that floor every class gives
-    ``train_per_class``; past it the split is drawn."""
+    ``train_per_class``; past it the split is drawn, as it is where a side would hold fewer images
+    than classes (scikit-learn's own error then names the sizes)."""
     n = sum(DIGITS_CLASS_COUNTS)
     n_train = n - math.ceil(test_fraction * n)
+    if min(n_train, n - n_train) < len(DIGITS_CLASS_COUNTS):
+        return len(digits_split(test_fraction, train_per_class, seed)[0])
     if train_per_class is None:
         return n_train
     if all(train_per_class <= math.floor(count / n * n_train) for count in DIGITS_CLASS_COUNTS):

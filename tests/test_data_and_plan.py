@@ -49,6 +49,9 @@ def test_the_digits_split_is_counted_as_scikit_learn_draws_it():
             for seed in (0, 1):
                 drawn = len(digits_split(test_fraction, per_class, seed)[0])
                 assert digits_train_size(test_fraction, per_class, seed) == drawn, (test_fraction, per_class, seed)
+    for test_fraction in (0.001, 0.995):  # a side with fewer images than classes: scikit-learn's error, as before
+        with pytest.raises(ValueError, match="should be greater or equal to the number of classes"):
+            digits_train_size(test_fraction, 5)
 
 
 def _folder(root, counts):

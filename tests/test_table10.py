@@ -34,7 +34,7 @@ def test_celeba_attribute_table(upstream, tmp_path):
     run = snakemake(tmp_path, "--cores", "2", "results/table10.csv", config=config)
     assert run.returncode == 0, run.stderr[-5000:]
     manifest = pd.read_parquet(tmp_path / "data/digits_even/manifest.parquet")
-    assert manifest.groupby("split").size().to_dict() == {"test": 60, "train": 32}  # x1: one shard of 32
+    assert manifest.groupby("split").size().to_dict() == {"test": 60, "train": 32}  # x1: 32 images, one shard
     assert (tmp_path / "data/digits_even/images/list_attr_celeba.txt").read_text().splitlines()[1] == "Even Round Large"
     digit = manifest.path.str.extract(r"(\d+)\.png$")[0].astype(int) - 1  # CelebA's 1-based file names
     assert (manifest.label == (load_digits().target[digit] % 2 == 0)).all()
