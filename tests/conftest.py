@@ -13,6 +13,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a hub
 LORA = "results/digits/finetune/realfake/lora.safetensors"
+# FakeIt (the paper's baseline) as a variant of the reduced config: base SD, no latent prior, two prompt templates
+FAKEIT_VARIANT = {"finetune": None, "latent_prior": False, "resolution": 32, "num_inference_steps": 10,
+                  "negative_prompt": "", "prompt_templates": ["a photo of a {classname}", "an image of a {classname}"]}
 # At test sizes a job is mostly Python start-up, one core's work: two one-thread jobs at once
 # keep both cores busy where the rules' 2 threads would run every training job alone.
 ONE_THREAD = ["--set-threads", *(f"{rule}=1" for rule in ("pretrain_tiny_sd", "pretrain_tiny_clip", "train_lora",

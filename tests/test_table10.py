@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import LORA, planned_jobs, reduced_config, seed_workdir, snakemake
+from conftest import FAKEIT_VARIANT, LORA, planned_jobs, reduced_config, seed_workdir, snakemake
 
 
 def attribute_config() -> dict:
@@ -16,9 +16,7 @@ def attribute_config() -> dict:
         "source": "digits_attributes", "recipe": "demo", "captions": False,
         "prompt_template": "a photo of a {classname} digit",
         "digits_attributes": {"attribute": "Even", "names": ["odd", "even"], "train_subset": 32, "test_subset": 60}}
-    config["variants"]["fakeit"] = {"finetune": None, "latent_prior": False, "resolution": 32, "num_inference_steps": 10,
-                                    "negative_prompt": "",
-                                    "prompt_templates": ["a photo of a {classname}", "an image of a {classname}"]}
+    config["variants"]["fakeit"] = dict(FAKEIT_VARIANT)
     config["experiments"]["table10"] = {"datasets": {"Smiling": "digits_even"}, "baseline": "fakeit"}
     return config
 

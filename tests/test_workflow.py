@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import LORA, ROOT, planned_jobs, reduced_config, seed_workdir, snakemake, snakemake_cmd
+from conftest import FAKEIT_VARIANT, LORA, ROOT, planned_jobs, reduced_config, seed_workdir, snakemake, snakemake_cmd
 
 
 def experiments_config() -> dict:
@@ -24,9 +24,7 @@ def experiments_config() -> dict:
                                  gap={"dataset": "digits", "variants": ["lp1_base", "realfake"], "seeds": one},
                                  seeds=[0, 1])
     # copy detection; FakeIt as a variant (Table 10: test_table10.py, LiRA: test_privacy.py)
-    config["variants"]["fakeit"] = {"finetune": None, "latent_prior": False, "resolution": 32, "num_inference_steps": 10,
-                                    "negative_prompt": "",
-                                    "prompt_templates": ["a photo of a {classname}", "an image of a {classname}"]}
+    config["variants"]["fakeit"] = dict(FAKEIT_VARIANT)
     config["experiments"]["table1"]["datasets"] = ["digits"]
     config["experiments"].update(copies={"dataset": "digits", "variants": ["realfake", "fakeit"], "center": True,
                                          "grid_pairs": 4})
